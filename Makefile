@@ -1,0 +1,117 @@
+# kin: build, test, bench, install.
+#   make            release build of libkin (static+shared), the kin command, tests
+#   make test       installs missing Debian packages, then builds and runs every test,
+#                   in a release build and an ASan+UBSan build
+#   make demo       installs missing packages, builds, runs examples/
+#   make bench      benchmarks, each a ratio against a raw C baseline
+#   make install PREFIX=/usr/local [DESTDIR=...]
+
+PREFIX ?= /usr/local
+O ?= build/release
+SAN ?=
+
+VERSION := 0.1.0
+SOMAJOR := 0
+
+CC ?= cc
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wpointer-arith -Wcast-qual -Wundef -Wvla -Wimplicit-fallthrough
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -fPIC -pthread -Iinclude $(WARN)
+ifeq ($(SAN),1)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+else
+  OPT := -O2 -g
+endif
+ALL_CFLAGS := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
+LDLIBS := -pthread
+
+LIB_SRC := $(sort $(wildcard src/*/*.c))
+CLI_SRC := $(sort $(wildcard cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/*.c))
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(O)/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(O)/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(O)/%.o)
+
+STATIC := $(O)/libkin.a
+SHARED := $(O)/libkin.so.$(VERSION)
+KIN := $(O)/kin
+TESTBIN := $(O)/kin-test
+BENCHBIN := $(O)/kin-bench
+EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(O)/examples/%)
+
+.PHONY: all build test test-build demo bench install uninstall deps clean format
+all: build
+
+build: $(STATIC) $(SHARED) $(KIN) $(TESTBIN) $(EXAMPLES) $(BENCHBIN)
+
+$(O)/%.o: %.c include/kin.h $(wildcard src/*/*.h cli/*.h tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# Only kin_* is exported; kin__* internals stay private to the library.
+$(SHARED): $(LIB_OBJ) src/libkin.map
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libkin.so.$(SOMAJOR) \
+		-Wl,--version-script=src/libkin.map -o $@ $(LIB_OBJ) $(LDLIBS)
+	ln -sf libkin.so.$(VERSION) $(O)/libkin.so.$(SOMAJOR)
+	ln -sf libkin.so.$(SOMAJOR) $(O)/libkin.so
+
+$(KIN): $(CLI_OBJ) $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS)
+
+$(TESTBIN): $(TEST_OBJ) $(STATIC)
+	$(CC) $(ALL_CFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LDLIBS)
+
+$(BENCHBIN): $(BENCH_SRC) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $(BENCH_SRC) $(STATIC) $(LDLIBS)
+
+$(O)/examples/%: examples/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+deps:
+	@scripts/deps.sh
+
+test: deps
+	$(MAKE) --no-print-directory O=build/release build
+	$(MAKE) --no-print-directory O=build/asan SAN=1 build
+	@tests/run.sh build/release build/asan
+
+demo: deps
+	$(MAKE) --no-print-directory O=build/release build
+	@examples/run.sh build/release
+
+bench: deps
+	$(MAKE) --no-print-directory O=build/release build
+	@$(BENCHBIN)
+
+kin.pc: kin.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: build kin.pc
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include \
+		$(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/kin.h $(DESTDIR)$(PREFIX)/include/kin.h
+	install -m 644 $(STATIC) $(DESTDIR)$(PREFIX)/lib/libkin.a
+	install -m 755 $(SHARED) $(DESTDIR)$(PREFIX)/lib/libkin.so.$(VERSION)
+	ln -sf libkin.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libkin.so.$(SOMAJOR)
+	ln -sf libkin.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libkin.so
+	install -m 755 $(KIN) $(DESTDIR)$(PREFIX)/bin/kin
+	install -m 644 kin.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/kin.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/kin.h $(DESTDIR)$(PREFIX)/lib/libkin.* \
+		$(DESTDIR)$(PREFIX)/bin/kin $(DESTDIR)$(PREFIX)/lib/pkgconfig/kin.pc
+
+format:
+	clang-format -i include/*.h src/*/*.[ch] cli/*.[ch] tests/*.[ch] bench/*.c examples/*.c
+
+clean:
+	rm -rf build kin.pc

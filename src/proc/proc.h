@@ -1,0 +1,119 @@
+/* Internal interface of the proc layer. */
+#ifndef KIN_PROC_H
+#define KIN_PROC_H
+
+#include "../core/core.h"
+
+#include <limits.h>
+#include <signal.h>
+
+/* What the child side reports down the error pipe when it cannot exec. */
+typedef struct kin__child_failure {
+	int32_t step; /* kin_spawn_step */
+	int32_t err;  /* positive errno */
+} kin__child_failure;
+
+/* sigqueue payload asking a tree-mode init to signal the whole group. */
+#define KIN__SIGNAL_TO_GROUP 0x6b696e67 /* "king" */
+
+/* One fd the child should end up with: `from` (an owner fd, or -1 to leave
+ * `to` closed) becomes child fd `to`. */
+typedef struct kin__fd_move {
+	int from;
+	int to;
+} kin__fd_move;
+
+/* Everything the child needs, computed in the owner where allocating is
+ * allowed, so the child side can stay async-signal-safe. */
+typedef struct kin__plan {
+	const char *file; /* what to exec or search for */
+	char **argv;
+	char **envp;
+	const char *path; /* the child's PATH, or NULL for the default */
+	char *path_buf;   /* scratch for the PATH search */
+	size_t path_buf_size;
+	const char *cwd;
+	kin__fd_move *moves; /* sorted by `to` */
+	size_t nmoves;
+	int max_target;
+	unsigned flags;
+	mode_t umask;
+	uid_t uid;
+	gid_t gid;
+	bool drop_groups;
+	const kin_rlimit *rlimits;
+	size_t nrlimits;
+	bool pdeathsig;   /* linked direct child: die with the owner */
+	pid_t owner_pid;  /* to catch an owner that died before prctl */
+	int err_fd;       /* write end of the error pipe */
+	/* Tree mode only. */
+	int lifeline_fd;
+	int report_fd;
+	bool new_userns;
+	char uid_map[64], gid_map[64];
+	/* Storage the plan owns. */
+	void *alloc_argv, *alloc_envp, *alloc_moves;
+} kin__plan;
+
+/* plan.c: validates opts and fills the plan; on failure fills `why`. */
+int kin__plan_build(kin__plan *plan, const kin_spawn_opts *opts, const int stdio_from[3],
+		    kin_spawn_error *why);
+void kin__plan_free(kin__plan *plan);
+
+/* child.c: runs in the child; never returns. Reports failure through
+ * plan->err_fd and exits 127. */
+_Noreturn void kin__child_exec(kin__plan *plan);
+_Noreturn void kin__child_fail(const kin__plan *plan, kin_spawn_step step, int err);
+/* Closes every fd except the given ones (async-signal-safe). */
+void kin__close_all_except(int *keep, size_t n);
+
+/* tree_init.c: pid 1 of a tree-mode namespace; never returns. */
+_Noreturn void kin__tree_init(kin__plan *plan);
+
+/* What a tree-mode init writes to the report pipe before it exits. */
+typedef struct kin__tree_report {
+	int32_t wait_status;
+	int32_t pad;
+	struct rusage rusage;
+} kin__tree_report;
+
+/* status.c */
+void kin__status_from_wait(kin_status *st, int wait_status);
+void kin__status_from_siginfo(kin_status *st, const siginfo_t *si);
+
+/* spawn_error.c: fills `why` (if not NULL) with a formatted message. */
+void kin__spawn_error(kin_spawn_error *why, int err, kin_spawn_step step, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+struct kin_proc {
+	kin__link link; /* in loop->procs; first member */
+	kin_loop *loop;
+	pid_t pid;
+	int pidfd;
+	int report_fd; /* tree mode: the init's report pipe, else -1 */
+	unsigned flags;
+
+	pthread_mutex_t lock; /* guards the fields below */
+	bool ended;
+	kin_status status;
+	kin_time kill_at; /* pending SIGKILL of kin_proc_terminate */
+
+	kin_watch *pid_watch; /* loop thread only */
+	bool exit_counted;    /* on_exit keeps the loop alive */
+	kin_exit_cb on_exit;
+	void *exit_userdata;
+	bool exit_reported;
+	kin_timer *timer; /* SIGKILL escalation and late on_exit delivery */
+
+	kin_stream *streams[3];
+};
+
+/* proc.c: wraps a started child; on failure the caller keeps the fds. */
+int kin__proc_new(kin_loop *loop, const kin_spawn_opts *o, pid_t pid, int pidfd, int report_fd,
+		  int parent_end[3], kin_proc **ret);
+
+/* stream.c */
+int kin__stream_new(kin_proc *proc, int fd, bool writer, kin_stream **ret);
+void kin__stream_free(kin_stream *stream);
+
+#endif

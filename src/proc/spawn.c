@@ -1,0 +1,370 @@
+/* Starting a child, three ways:
+ *  - linked (default): clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD), musl-style,
+ *    so the owner's memory is never copied;
+ *  - tree: clone3(CLONE_NEWPID) fork-style; the child becomes pid 1 of a new
+ *    namespace (tree_init.c) and forks the program;
+ *  - detached: a vfork-style intermediate forks the program and exits, so
+ *    the program is re-parented away and survives the owner.
+ * Children have exit signal 0: no SIGCHLD reaches the host program, and a
+ * host's waitpid(-1) cannot steal them (only __WALL sees them). */
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KIN__CHILD_STACK (64 * 1024)
+#define KIN__KNOWN_FLAGS                                                                          \
+	(KIN_SPAWN_NEW_PGROUP | KIN_SPAWN_NEW_SESSION | KIN_SPAWN_TREE | KIN_SPAWN_DETACHED |       \
+	 KIN_SPAWN_SET_UMASK | KIN_SPAWN_SET_UID | KIN_SPAWN_SET_GID)
+
+static long clone3_raw(struct clone_args *ca)
+{
+	return syscall(SYS_clone3, ca, sizeof(*ca));
+}
+
+static int direct_entry(void *arg)
+{
+	kin__child_exec(arg);
+}
+
+static int clone_linked(kin__plan *plan, int *pidfd, pid_t *pid)
+{
+	char *stack = malloc(KIN__CHILD_STACK);
+	if (!stack)
+		return -ENOMEM;
+	/* The stack grows down on every architecture Linux/glibc supports
+	 * except hppa; pass its top. */
+	pid_t p = clone(direct_entry, stack + KIN__CHILD_STACK, CLONE_VM | CLONE_VFORK | CLONE_PIDFD,
+			plan, pidfd);
+	int err = errno;
+	free(stack);
+	if (p < 0)
+		return -err;
+	*pid = p;
+	return 0;
+}
+
+struct detach_ctx {
+	kin__plan *plan;
+	int pidfd;
+	pid_t pid;
+	int err;
+};
+
+/* The intermediate shares memory and the fd table with the owner, so the
+ * grandchild's pidfd lands straight in the owner's table. */
+static int detach_entry(void *arg)
+{
+	struct detach_ctx *ctx = arg;
+	struct clone_args ca = {
+		.flags = CLONE_PIDFD,
+		.pidfd = (uint64_t)(uintptr_t)&ctx->pidfd,
+		.exit_signal = SIGCHLD,
+	};
+	long r = clone3_raw(&ca);
+	if (r == 0)
+		kin__child_exec(ctx->plan);
+	if (r < 0)
+		ctx->err = errno;
+	else
+		ctx->pid = (pid_t)r;
+	_exit(0);
+}
+
+static int clone_detached(kin__plan *plan, int *pidfd, pid_t *pid)
+{
+	char *stack = malloc(KIN__CHILD_STACK);
+	if (!stack)
+		return -ENOMEM;
+	struct detach_ctx ctx = {.plan = plan, .pidfd = -1};
+	pid_t mid = clone(detach_entry, stack + KIN__CHILD_STACK, CLONE_VM | CLONE_VFORK | CLONE_FILES,
+			  &ctx);
+	int err = errno;
+	free(stack);
+	if (mid < 0)
+		return -err;
+	while (waitpid(mid, NULL, __WALL) < 0 && errno == EINTR)
+		;
+	if (ctx.err)
+		return -ctx.err;
+	*pidfd = kin__fd_above_stdio(ctx.pidfd);
+	*pid = ctx.pid;
+	return 0;
+}
+
+static int clone_tree(kin__plan *plan, int *pidfd, pid_t *pid, kin_spawn_error *why)
+{
+	/* Identity maps, used only if we need a user namespace to get the
+	 * PID namespace, so uids look the same inside. */
+	snprintf(plan->uid_map, sizeof(plan->uid_map), "%u %u 1\n", geteuid(), geteuid());
+	snprintf(plan->gid_map, sizeof(plan->gid_map), "%u %u 1\n", getegid(), getegid());
+	struct clone_args ca = {
+		.flags = CLONE_PIDFD | CLONE_NEWPID,
+		.pidfd = (uint64_t)(uintptr_t)pidfd,
+		.exit_signal = 0,
+	};
+	long r = clone3_raw(&ca);
+	int first_err = errno;
+	if (r < 0 && errno == EPERM) {
+		plan->new_userns = true;
+		ca.flags |= CLONE_NEWUSER;
+		r = clone3_raw(&ca);
+	}
+	if (r == 0)
+		kin__tree_init(plan);
+	if (r < 0) {
+		int err = errno;
+		FILE *f = fopen("/proc/sys/user/max_user_namespaces", "re");
+		long max = -1;
+		if (f) {
+			if (fscanf(f, "%ld", &max) != 1)
+				max = -1;
+			fclose(f);
+		}
+		if (first_err == EPERM && max == 0)
+			kin__spawn_error(why, -EPERM, KIN_STEP_CLONE,
+					 "tree mode needs a PID namespace: not privileged, and user "
+					 "namespaces are disabled (/proc/sys/user/max_user_namespaces is 0)");
+		else
+			kin__spawn_error(why, -err, KIN_STEP_CLONE,
+					 "tree mode needs a PID namespace, and creating one failed: %s",
+					 kin_strerror(-err));
+		return -err;
+	}
+	*pid = (pid_t)r;
+	return 0;
+}
+
+/* The owner-side fds of one spawn, so failure paths can close them all. */
+typedef struct spawn_fds {
+	int parent_end[3]; /* our end of each piped stdio */
+	int child_end[3];  /* what the child gets for stdio, if kin opened it */
+	int err_r, err_w;
+	int report_r, report_w;
+	int pidfd;
+} spawn_fds;
+
+static void close_spawn_fds(spawn_fds *f, bool keep_parent_ends)
+{
+	for (int i = 0; i < 3; i++) {
+		kin__close_p(&f->child_end[i]);
+		if (!keep_parent_ends)
+			kin__close_p(&f->parent_end[i]);
+	}
+	kin__close_p(&f->err_r);
+	kin__close_p(&f->err_w);
+	kin__close_p(&f->report_w);
+	if (!keep_parent_ends) {
+		kin__close_p(&f->report_r);
+		kin__close_p(&f->pidfd);
+	}
+}
+
+static int open_stdio(const kin_spawn_opts *o, spawn_fds *f, int from[3], kin_spawn_error *why)
+{
+	for (int i = 0; i < 3; i++) {
+		const kin_stdio *s = &o->stdio[i];
+		int r;
+		switch (s->kind) {
+		case KIN_STDIO_INHERIT:
+			/* An fd the owner has closed stays closed in the child. */
+			from[i] = fcntl(i, F_GETFD) >= 0 ? i : -1;
+			break;
+		case KIN_STDIO_PIPE: {
+			int p[2];
+			if ((r = kin__pipe(p)) < 0) {
+				kin__spawn_error(why, r, KIN_STEP_RESOURCES, "cannot make a pipe for fd %d: %s",
+						 i, kin_strerror(r));
+				return r;
+			}
+			f->parent_end[i] = i == 0 ? p[1] : p[0];
+			f->child_end[i] = i == 0 ? p[0] : p[1];
+			if (o->pipe_size && fcntl(p[0], F_SETPIPE_SZ, (int)o->pipe_size) < 0) {
+				r = -errno;
+				kin__spawn_error(why, r, KIN_STEP_OPTIONS, "cannot set pipe size %zu: %s",
+						 o->pipe_size, kin_strerror(r));
+				return r;
+			}
+			if ((r = kin__set_nonblock(f->parent_end[i], true)) < 0)
+				return r;
+			from[i] = f->child_end[i];
+			break;
+		}
+		case KIN_STDIO_NULL:
+			f->child_end[i] = kin__fd_above_stdio(
+				open("/dev/null", (i == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC));
+			if (f->child_end[i] < 0) {
+				r = -errno;
+				kin__spawn_error(why, r, KIN_STEP_RESOURCES, "cannot open /dev/null: %s",
+						 kin_strerror(r));
+				return r;
+			}
+			from[i] = f->child_end[i];
+			break;
+		case KIN_STDIO_FD:
+			if (s->fd < 0 || fcntl(s->fd, F_GETFD) < 0) {
+				kin__spawn_error(why, -EBADF, KIN_STEP_OPTIONS,
+						 "stdio fd %d: given fd %d is not open", i, s->fd);
+				return -EBADF;
+			}
+			from[i] = s->fd;
+			break;
+		case KIN_STDIO_CLOSED:
+			from[i] = -1;
+			break;
+		case KIN_STDIO_TO_STDOUT:
+			if (i != 2) {
+				kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,
+						 "KIN_STDIO_TO_STDOUT is for stderr only");
+				return -EINVAL;
+			}
+			from[i] = from[1];
+			break;
+		default:
+			kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS, "stdio fd %d: unknown kind %d", i,
+					 (int)s->kind);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int check_flags(const kin_spawn_opts *o, kin_spawn_error *why)
+{
+	if (o->flags & ~(unsigned)KIN__KNOWN_FLAGS) {
+		kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS, "unknown spawn flags 0x%x",
+				 o->flags & ~(unsigned)KIN__KNOWN_FLAGS);
+		return -EINVAL;
+	}
+	if ((o->flags & KIN_SPAWN_TREE) && (o->flags & KIN_SPAWN_DETACHED)) {
+		kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,
+				 "KIN_SPAWN_TREE and KIN_SPAWN_DETACHED contradict each other: a tree "
+				 "dies with its owner, a detached child outlives it");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int kin_proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, kin_proc **ret, kin_spawn_error *why)
+{
+	if (why)
+		memset(why, 0, sizeof(*why));
+	if (!loop || !opts || !ret) {
+		kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS, "loop, opts and ret are required");
+		return -EINVAL;
+	}
+	int r = check_flags(opts, why);
+	if (r < 0)
+		return r;
+
+	spawn_fds f = {.parent_end = {-1, -1, -1}, .child_end = {-1, -1, -1}, .err_r = -1,
+		       .err_w = -1, .report_r = -1, .report_w = -1, .pidfd = -1};
+	int from[3];
+	kin__plan plan;
+	bool have_plan = false;
+	if ((r = open_stdio(opts, &f, from, why)) < 0)
+		goto fail;
+	int ep[2];
+	if ((r = kin__pipe(ep)) < 0) {
+		kin__spawn_error(why, r, KIN_STEP_RESOURCES, "cannot make the error pipe: %s",
+				 kin_strerror(r));
+		goto fail;
+	}
+	f.err_r = ep[0];
+	f.err_w = ep[1];
+	if ((r = kin__plan_build(&plan, opts, from, why)) < 0)
+		goto fail;
+	have_plan = true;
+	plan.err_fd = f.err_w;
+	if (opts->flags & KIN_SPAWN_DETACHED)
+		plan.flags |= KIN_SPAWN_NEW_SESSION;
+	if (opts->flags & KIN_SPAWN_TREE) {
+		int rp[2];
+		if ((r = kin__loop_lifeline(loop)) < 0 || (r = kin__pipe(rp)) < 0) {
+			kin__spawn_error(why, r, KIN_STEP_RESOURCES, "cannot make tree-mode pipes: %s",
+					 kin_strerror(r));
+			goto fail;
+		}
+		plan.lifeline_fd = loop->lifeline_read;
+		f.report_r = rp[0];
+		f.report_w = rp[1];
+		plan.report_fd = rp[1];
+	}
+
+	/* Block every signal so no handler of the owner runs in the child
+	 * while it shares our memory; the child resets them before exec. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pid_t pid = -1;
+	if (opts->flags & KIN_SPAWN_TREE)
+		r = clone_tree(&plan, &f.pidfd, &pid, why);
+	else if (opts->flags & KIN_SPAWN_DETACHED)
+		r = clone_detached(&plan, &f.pidfd, &pid);
+	else
+		r = clone_linked(&plan, &f.pidfd, &pid);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r < 0) {
+		if (why && why->step == KIN_STEP_NONE)
+			kin__spawn_error(why, r, KIN_STEP_CLONE, "cannot create a process: %s",
+					 kin_strerror(r));
+		goto fail;
+	}
+	f.pidfd = kin__fd_above_stdio(f.pidfd);
+
+	/* EOF means every copy of the write end closed at exec: success. */
+	kin__close_p(&f.err_w);
+	kin__close_p(&f.report_w);
+	for (int i = 0; i < 3; i++)
+		kin__close_p(&f.child_end[i]);
+	kin__child_failure failure;
+	ssize_t got = kin__read_full(f.err_r, &failure, sizeof(failure));
+	if (got != 0) {
+		r = got == (ssize_t)sizeof(failure) ? -failure.err : (got < 0 ? (int)got : -EPROTO);
+		kin_spawn_step step = got == (ssize_t)sizeof(failure) ? (kin_spawn_step)failure.step
+								       : KIN_STEP_EXEC;
+		const char *what = step == KIN_STEP_CWD ? plan.cwd : plan.file;
+		kin__spawn_error(why, r, step, "%s: %s failed: %s", what ? what : plan.file,
+				 kin_spawn_step_name(step), kin_strerror(r));
+		/* The child exits right after reporting; reap it so no zombie
+		 * remains. A detached grandchild is not ours: init reaps it. */
+		if (!(opts->flags & KIN_SPAWN_DETACHED)) {
+			siginfo_t si;
+			while (waitid(P_PIDFD, (id_t)f.pidfd, &si, WEXITED | __WALL) < 0 &&
+			       errno == EINTR)
+				;
+		}
+		goto fail;
+	}
+	kin__close_p(&f.err_r);
+	kin__plan_free(&plan);
+	have_plan = false;
+
+	r = kin__proc_new(loop, opts, pid, f.pidfd, f.report_r, f.parent_end, ret);
+	if (r < 0) {
+		/* Never leave a child we cannot account for. */
+		if (!(opts->flags & KIN_SPAWN_DETACHED)) {
+			(void)syscall(SYS_pidfd_send_signal, f.pidfd, SIGKILL, NULL, 0);
+			siginfo_t si;
+			while (waitid(P_PIDFD, (id_t)f.pidfd, &si, WEXITED | __WALL) < 0 &&
+			       errno == EINTR)
+				;
+		}
+		kin__spawn_error(why, r, KIN_STEP_RESOURCES, "out of memory");
+		goto fail;
+	}
+	return 0;
+fail:
+	if (have_plan)
+		kin__plan_free(&plan);
+	close_spawn_fds(&f, false);
+	return r;
+}

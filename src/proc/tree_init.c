@@ -1,0 +1,112 @@
+/* pid 1 of a tree-mode PID namespace. When it exits, the kernel kills every
+ * other process in the namespace, however they daemonized; so the owner's
+ * death (seen as the lifeline pipe closing) takes the whole tree with it.
+ *
+ * It is a fork of a possibly multi-threaded owner, so it makes only raw,
+ * async-signal-safe calls and never allocates. */
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, text, strlen(text));
+	int err = n < 0 ? -errno : 0;
+	close(fd);
+	return err;
+}
+
+static void map_identity(const kin__plan *plan)
+{
+	int r = write_file("/proc/self/setgroups", "deny");
+	if (r == 0)
+		r = write_file("/proc/self/uid_map", plan->uid_map);
+	if (r == 0)
+		r = write_file("/proc/self/gid_map", plan->gid_map);
+	if (r < 0)
+		kin__child_fail(plan, KIN_STEP_CLONE, -r);
+}
+
+static _Noreturn void finish(const kin__plan *plan, int status, const struct rusage *ru)
+{
+	kin__tree_report rep = {.wait_status = status, .rusage = *ru};
+	(void)!write(plan->report_fd, &rep, sizeof(rep));
+	/* Mirror the status for anyone who only sees our own exit. */
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+static void forward(pid_t main_pid, const struct signalfd_siginfo *si)
+{
+	pid_t target = main_pid;
+	if (si->ssi_code == SI_QUEUE && si->ssi_int == KIN__SIGNAL_TO_GROUP)
+		target = -main_pid;
+	else if (si->ssi_code == SI_KERNEL && getpgid(main_pid) == getpgrp())
+		return; /* a terminal signalled our whole group: it has it already */
+	(void)kill(target, (int)si->ssi_signo);
+}
+
+_Noreturn void kin__tree_init(kin__plan *plan)
+{
+	if (plan->new_userns)
+		map_identity(plan);
+	/* The owner blocked every signal before clone; keep them blocked and
+	 * take them from a signalfd. Blocked signals still reach a pid 1,
+	 * where unhandled ones would be dropped. */
+	sigset_t all;
+	sigfillset(&all);
+	int sfd = signalfd(-1, &all, SFD_CLOEXEC);
+	if (sfd < 0)
+		kin__child_fail(plan, KIN_STEP_CLONE, errno);
+
+	/* The program dies with us: as pid 1 goes, the kernel kills the rest. */
+	plan->pdeathsig = true;
+	plan->owner_pid = 0;
+	struct clone_args ca = {.exit_signal = SIGCHLD};
+	long main_pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (main_pid == 0)
+		kin__child_exec(plan);
+	if (main_pid < 0)
+		kin__child_fail(plan, KIN_STEP_CLONE, errno);
+
+	/* Keep only what we use, above all no copy of the child's pipes, or the
+	 * owner would never see EOF on them. */
+	int keep[3] = {sfd, plan->lifeline_fd, plan->report_fd};
+	kin__close_all_except(keep, 3);
+
+	for (;;) {
+		struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},
+				       {.fd = plan->lifeline_fd, .events = POLLIN}};
+		if (poll(pf, 2, -1) < 0)
+			continue;
+		if (pf[1].revents)
+			_exit(137); /* the owner is gone: take the namespace down */
+		struct signalfd_siginfo si;
+		if (!(pf[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo != SIGCHLD) {
+			forward((pid_t)main_pid, &si);
+			continue;
+		}
+		/* Reap everything: orphans re-parent to us. */
+		for (;;) {
+			int status;
+			struct rusage ru;
+			pid_t p = wait4(-1, &status, WNOHANG, &ru);
+			if (p <= 0)
+				break;
+			if (p == main_pid)
+				finish(plan, status, &ru);
+		}
+	}
+}

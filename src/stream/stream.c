@@ -1,0 +1,161 @@
+/* Back-pressured byte streams over the owner's end of a pipe. kin keeps no
+ * buffer of its own here: bytes go from the kernel pipe straight into the
+ * caller's buffer and back, so the pipe's capacity is all a stream holds. */
+#include "../proc/proc.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+struct kin_stream {
+	kin_proc *proc;
+	int fd;
+	bool writer;
+	kin_watch *watch;
+	kin_stream_cb cb;
+	void *userdata;
+};
+
+int kin__stream_new(kin_proc *proc, int fd, bool writer, kin_stream **ret)
+{
+	kin_stream *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->proc = proc;
+	s->fd = fd;
+	s->writer = writer;
+	*ret = s;
+	return 0;
+}
+
+void kin_stream_close(kin_stream *s)
+{
+	if (!s || s->fd < 0)
+		return;
+	kin_watch_free(s->watch);
+	s->watch = NULL;
+	kin__close_p(&s->fd);
+}
+
+void kin__stream_free(kin_stream *s)
+{
+	kin_stream_close(s);
+	free(s);
+}
+
+int kin_stream_fd(const kin_stream *s)
+{
+	return s ? s->fd : -1;
+}
+
+ssize_t kin_stream_read(kin_stream *s, void *buf, size_t n, kin_time deadline)
+{
+	if (!s || s->writer)
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	for (;;) {
+		if (s->fd < 0)
+			return -EBADF;
+		ssize_t r = read(s->fd, buf, n);
+		if (r >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -errno;
+		int pr = kin__poll_fd(s->fd, POLLIN, deadline);
+		if (pr < 0)
+			return pr;
+	}
+}
+
+/* write(2) that turns a gone reader into -EPIPE without SIGPIPE reaching the
+ * process: block SIGPIPE in this thread, and if the write raised one that
+ * was not already pending, consume it before unblocking. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t n)
+{
+	sigset_t pipe_set, old, pending;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	sigpending(&pending);
+	bool was_pending = sigismember(&pending, SIGPIPE);
+	ssize_t r = write(fd, buf, n);
+	int err = errno;
+	if (r < 0 && err == EPIPE && !was_pending) {
+		struct timespec zero = {0, 0};
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = err;
+	return r;
+}
+
+ssize_t kin_stream_write(kin_stream *s, const void *buf, size_t n, kin_time deadline)
+{
+	if (!s || !s->writer)
+		return -EINVAL;
+	size_t done = 0;
+	while (done < n) {
+		if (s->fd < 0)
+			return done ? (ssize_t)done : -EBADF;
+		ssize_t r = write_nosigpipe(s->fd, (const char *)buf + done, n - done);
+		if (r > 0) {
+			done += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno != EAGAIN)
+			return done ? (ssize_t)done : -errno;
+		int pr = kin__poll_fd(s->fd, POLLOUT, deadline);
+		if (pr == -ETIMEDOUT)
+			return done ? (ssize_t)done : -ETIMEDOUT;
+		if (pr < 0)
+			return done ? (ssize_t)done : pr;
+		/* POLLERR alone means the reader is gone; the next write says EPIPE. */
+	}
+	return (ssize_t)done;
+}
+
+static void on_ready(kin_watch *w, unsigned events, void *userdata)
+{
+	(void)w;
+	(void)events;
+	kin_stream *s = userdata;
+	if (s->cb)
+		s->cb(s, s->userdata);
+}
+
+static int watch_for(kin_stream *s, bool want_writer, kin_stream_cb cb, void *userdata)
+{
+	if (!s || s->writer != want_writer)
+		return -EINVAL;
+	if (s->fd < 0)
+		return cb ? -EBADF : 0;
+	s->cb = cb;
+	s->userdata = userdata;
+	if (!cb)
+		return s->watch ? kin_watch_set(s->watch, 0) : 0;
+	if (!s->watch) {
+		int r = kin_watch_new(s->proc->loop, s->fd, on_ready, s, &s->watch);
+		if (r < 0)
+			return r;
+	}
+	return kin_watch_set(s->watch, want_writer ? KIN_WRITABLE : KIN_READABLE);
+}
+
+int kin_stream_on_readable(kin_stream *s, kin_stream_cb cb, void *userdata)
+{
+	return watch_for(s, false, cb, userdata);
+}
+
+int kin_stream_on_writable(kin_stream *s, kin_stream_cb cb, void *userdata)
+{
+	return watch_for(s, true, cb, userdata);
+}

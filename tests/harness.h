@@ -1,0 +1,96 @@
+/* A tiny libuv-style test harness. Each TEST registers itself; the runner
+ * (tests/main.c) re-executes this binary once per test, with a timeout, so
+ * every test runs in its own process. A test binary given "helper NAME"
+ * runs a HELPER instead: child processes the tests spawn. */
+#ifndef KIN_TEST_HARNESS_H
+#define KIN_TEST_HARNESS_H
+
+#include "kin.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct test_case {
+	const char *name;
+	void (*fn)(void);
+	int timeout_s;
+	bool is_helper;
+	int (*helper)(int argc, char **argv);
+} test_case;
+
+void test_register(test_case tc);
+
+#define TEST_TIMEOUT(name, secs)                                                                   \
+	static void test_##name(void);                                                             \
+	__attribute__((constructor)) static void register_##name(void)                            \
+	{                                                                                          \
+		test_register((test_case){#name, test_##name, secs, false, NULL});                 \
+	}                                                                                          \
+	static void test_##name(void)
+#define TEST(name) TEST_TIMEOUT(name, 30)
+
+/* A helper is a program the tests run as a child: `kin-test helper NAME ...`. */
+#define HELPER(name)                                                                               \
+	static int helper_##name(int argc, char **argv);                                           \
+	__attribute__((constructor)) static void register_helper_##name(void)                     \
+	{                                                                                          \
+		test_register((test_case){#name, NULL, 0, true, helper_##name});                   \
+	}                                                                                          \
+	static int helper_##name(int argc, char **argv)
+
+_Noreturn void test_fail(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define ASSERT(cond)                                                                               \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			test_fail(__FILE__, __LINE__, "assertion failed: %s", #cond);              \
+	} while (0)
+
+#define ASSERT_INT(a, op, b)                                                                       \
+	do {                                                                                       \
+		long long a_ = (long long)(a), b_ = (long long)(b);                                \
+		if (!(a_ op b_))                                                                   \
+			test_fail(__FILE__, __LINE__, "%s %s %s: %lld %s %lld", #a, #op, #b, a_,   \
+				  #op, b_);                                                        \
+	} while (0)
+#define ASSERT_EQ(a, b) ASSERT_INT(a, ==, b)
+/* For calls returning 0 or -errno: prints the error's name on failure. */
+#define ASSERT_OK(expr)                                                                            \
+	do {                                                                                       \
+		long long r_ = (long long)(expr);                                                  \
+		if (r_ < 0)                                                                        \
+			test_fail(__FILE__, __LINE__, "%s failed: %lld (%s)", #expr, r_,           \
+				  kin_strerror((int)r_));                                          \
+	} while (0)
+#define ASSERT_STR_EQ(a, b)                                                                        \
+	do {                                                                                       \
+		const char *a_ = (a), *b_ = (b);                                                   \
+		if (!a_ || !b_ || strcmp(a_, b_) != 0)                                             \
+			test_fail(__FILE__, __LINE__, "%s == %s: \"%s\" vs \"%s\"", #a, #b,        \
+				  a_ ? a_ : "(null)", b_ ? b_ : "(null)");                         \
+	} while (0)
+
+/* ---- helpers for checking that nothing leaked */
+
+/* Number of open fds in this process. */
+int test_count_fds(void);
+/* Fails the test if this process has any child (a zombie included). */
+void test_assert_no_children(const char *file, int line);
+#define ASSERT_NO_CHILDREN() test_assert_no_children(__FILE__, __LINE__)
+/* True if a process with this pid exists (zombie or not). */
+bool test_pid_exists(pid_t pid);
+/* True if the pid exists and is not a zombie. */
+bool test_pid_alive(pid_t pid);
+/* Path of this test binary, for spawning helpers. */
+const char *test_self(void);
+/* Spawn options running `kin-test helper NAME args...`; argv storage is static. */
+void test_helper_argv(const char **argv, size_t cap, const char *helper, ...);
+/* Reads a whole stream to EOF into buf (NUL-terminated); returns the length. */
+size_t test_read_all(kin_stream *s, char *buf, size_t cap);
+/* Waits up to `ms` for cond() to turn true, polling. */
+bool test_wait_until(bool (*cond)(void *), void *arg, int ms);
+
+#endif

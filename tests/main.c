@@ -1,0 +1,234 @@
+/* The test runner: with no arguments runs every test in its own process
+ * with a timeout and prints TAP-like lines; "NAME" runs one test in this
+ * process; "helper NAME args..." runs a helper. Prints "N passed, N failed". */
+#include "harness.h"
+
+#include <dirent.h>
+#include <fnmatch.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static test_case cases[512];
+static size_t ncases;
+static char self_path[4096];
+
+void test_register(test_case tc)
+{
+	if (ncases < sizeof(cases) / sizeof(cases[0]))
+		cases[ncases++] = tc;
+}
+
+void test_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s:%d: ", file, line);
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	fflush(stderr);
+	_exit(1);
+}
+
+const char *test_self(void)
+{
+	return self_path;
+}
+
+int test_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n - 1; /* the directory's own fd */
+}
+
+void test_assert_no_children(const char *file, int line)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	/* __WALL: kin's children use exit signal 0 and only show up with it. */
+	int r = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL);
+	if (r == 0 && si.si_pid != 0)
+		test_fail(file, line, "a child is left behind: zombie pid %d", si.si_pid);
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)gettid());
+	FILE *f = fopen(path, "r");
+	if (f) {
+		int pid;
+		if (fscanf(f, "%d", &pid) == 1)
+			test_fail(file, line, "a child is left behind: pid %d", pid);
+		fclose(f);
+	}
+}
+
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : '?';
+}
+
+bool test_pid_exists(pid_t pid)
+{
+	return proc_state(pid) != 0;
+}
+
+bool test_pid_alive(pid_t pid)
+{
+	char s = proc_state(pid);
+	return s != 0 && s != 'Z' && s != 'X';
+}
+
+void test_helper_argv(const char **argv, size_t cap, const char *helper, ...)
+{
+	size_t n = 0;
+	argv[n++] = test_self();
+	argv[n++] = "helper";
+	argv[n++] = helper;
+	va_list ap;
+	va_start(ap, helper);
+	const char *a;
+	while (n + 1 < cap && (a = va_arg(ap, const char *)))
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+}
+
+size_t test_read_all(kin_stream *s, char *buf, size_t cap)
+{
+	size_t len = 0;
+	for (;;) {
+		ssize_t r = kin_stream_read(s, buf + len, cap - 1 - len, kin_after(20 * KIN_SEC));
+		if (r == 0)
+			break;
+		if (r < 0)
+			test_fail(__FILE__, __LINE__, "stream read failed: %s", kin_strerror((int)r));
+		len += (size_t)r;
+		if (len == cap - 1)
+			break;
+	}
+	buf[len] = 0;
+	return len;
+}
+
+bool test_wait_until(bool (*cond)(void *), void *arg, int ms)
+{
+	kin_time end = kin_after((int64_t)ms * KIN_MSEC);
+	while (kin_now() < end) {
+		if (cond(arg))
+			return true;
+		usleep(5000);
+	}
+	return cond(arg);
+}
+
+static test_case *find(const char *name, bool helper)
+{
+	for (size_t i = 0; i < ncases; i++)
+		if (cases[i].is_helper == helper && strcmp(cases[i].name, name) == 0)
+			return &cases[i];
+	return NULL;
+}
+
+/* Runs one test in a child process; returns 0 on pass. */
+static int run_isolated(test_case *tc, char *why, size_t whylen)
+{
+	char name[256];
+	snprintf(name, sizeof(name), "%s", tc->name);
+	char *argv[] = {self_path, name, NULL};
+	pid_t pid;
+	if (posix_spawn(&pid, self_path, NULL, NULL, argv, environ) != 0) {
+		snprintf(why, whylen, "cannot spawn");
+		return -1;
+	}
+	int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	struct pollfd p = {.fd = pidfd, .events = POLLIN};
+	int ready = poll(&p, 1, tc->timeout_s * 1000);
+	if (ready == 0) {
+		kill(pid, SIGKILL);
+		snprintf(why, whylen, "timed out after %d s", tc->timeout_s);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	close(pidfd);
+	if (ready == 0)
+		return -1;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFSIGNALED(status))
+		snprintf(why, whylen, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(why, whylen, "exit code %d", WEXITSTATUS(status));
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	ssize_t n = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+	if (n < 0)
+		return 2;
+	self_path[n] = 0;
+
+	if (argc >= 3 && strcmp(argv[1], "helper") == 0) {
+		test_case *h = find(argv[2], true);
+		if (!h) {
+			fprintf(stderr, "no helper named %s\n", argv[2]);
+			return 2;
+		}
+		return h->helper(argc - 2, argv + 2);
+	}
+	if (argc == 2 && strcmp(argv[1], "--list") == 0) {
+		for (size_t i = 0; i < ncases; i++)
+			if (!cases[i].is_helper)
+				printf("%s\n", cases[i].name);
+		return 0;
+	}
+	if (argc == 2 && !strchr(argv[1], '*')) {
+		test_case *tc = find(argv[1], false);
+		if (!tc) {
+			fprintf(stderr, "no test named %s\n", argv[1]);
+			return 2;
+		}
+		tc->fn();
+		return 0;
+	}
+	/* All tests, or those matching a glob given as argv[1]. */
+	int passed = 0, failed = 0, index = 0;
+	for (size_t i = 0; i < ncases; i++) {
+		test_case *tc = &cases[i];
+		if (tc->is_helper || (argc == 2 && fnmatch(argv[1], tc->name, 0) != 0))
+			continue;
+		char why[128] = "";
+		index++;
+		if (run_isolated(tc, why, sizeof(why)) == 0) {
+			printf("ok %d - %s\n", index, tc->name);
+			passed++;
+		} else {
+			printf("not ok %d - %s (%s)\n", index, tc->name, why);
+			failed++;
+		}
+		fflush(stdout);
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
