@@ -17,14 +17,14 @@
 
 #define KIN__DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
-_Noreturn void kin__child_fail(const kin__plan *plan, kin_spawn_step step, int err)
+KIN__CHILD_SIDE _Noreturn void kin__child_fail(const kin__plan *plan, kin_spawn_step step, int err)
 {
 	kin__child_failure f = {.step = (int32_t)step, .err = err};
 	(void)!write(plan->err_fd, &f, sizeof(f));
 	_exit(127);
 }
 
-static int close_range_flags(unsigned lo, unsigned hi, unsigned flags)
+KIN__CHILD_SIDE static int close_range_flags(unsigned lo, unsigned hi, unsigned flags)
 {
 	return (int)syscall(SYS_close_range, lo, hi, flags);
 }
@@ -32,7 +32,7 @@ static int close_range_flags(unsigned lo, unsigned hi, unsigned flags)
 /* Gives the child exactly the planned fds. Every source is first copied
  * above the highest target, so a source that is also some other target
  * (the swapped stdout/stderr case) is never clobbered by an earlier dup2. */
-static void arrange_fds(kin__plan *plan)
+KIN__CHILD_SIDE static void arrange_fds(kin__plan *plan)
 {
 	int high = plan->max_target + 1;
 	if (plan->err_fd <= plan->max_target) {
@@ -68,7 +68,7 @@ static void arrange_fds(kin__plan *plan)
 		kin__child_fail(plan, KIN_STEP_FDS, errno);
 }
 
-static void set_credentials(const kin__plan *plan)
+KIN__CHILD_SIDE static void set_credentials(const kin__plan *plan)
 {
 	if (plan->drop_groups && syscall(SYS_setgroups, 0, NULL) < 0)
 		kin__child_fail(plan, KIN_STEP_CREDENTIALS, errno);
@@ -80,7 +80,7 @@ static void set_credentials(const kin__plan *plan)
 		kin__child_fail(plan, KIN_STEP_CREDENTIALS, errno);
 }
 
-static void reset_signals(void)
+KIN__CHILD_SIDE static void reset_signals(void)
 {
 	struct sigaction dfl = {.sa_handler = SIG_DFL};
 	for (int sig = 1; sig < NSIG; sig++)
@@ -93,7 +93,7 @@ static void reset_signals(void)
 
 /* execvp's search, but over the child's own PATH and without allocating.
  * Like execvp, EACCES on one entry is remembered while later ones are tried. */
-static _Noreturn void exec_program(const kin__plan *plan)
+KIN__CHILD_SIDE static _Noreturn void exec_program(const kin__plan *plan)
 {
 	if (strchr(plan->file, '/')) {
 		execve(plan->file, plan->argv, plan->envp);
@@ -136,7 +136,7 @@ static _Noreturn void exec_program(const kin__plan *plan)
 }
 
 /* The plan is this spawn's alone, so the child may adjust its fds in it. */
-_Noreturn void kin__child_exec(kin__plan *plan)
+KIN__CHILD_SIDE _Noreturn void kin__child_exec(kin__plan *plan)
 {
 	if (plan->flags & KIN_SPAWN_NEW_SESSION) {
 		if (setsid() < 0)
@@ -167,7 +167,7 @@ _Noreturn void kin__child_exec(kin__plan *plan)
 	exec_program(plan);
 }
 
-void kin__close_all_except(int *keep, size_t n)
+KIN__CHILD_SIDE void kin__close_all_except(int *keep, size_t n)
 {
 	/* Insertion sort: n is tiny and qsort is not async-signal-safe. */
 	for (size_t i = 1; i < n; i++)

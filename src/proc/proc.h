@@ -7,6 +7,14 @@
 #include <limits.h>
 #include <signal.h>
 
+/* Code that runs in the child between clone and exec lives on a borrowed
+ * stack that AddressSanitizer cannot follow; it is exempt from it. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KIN__CHILD_SIDE __attribute__((no_sanitize_address))
+#else
+#define KIN__CHILD_SIDE
+#endif
+
 /* What the child side reports down the error pipe when it cannot exec. */
 typedef struct kin__child_failure {
 	int32_t step; /* kin_spawn_step */

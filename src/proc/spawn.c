@@ -30,7 +30,7 @@ static long clone3_raw(struct clone_args *ca)
 	return syscall(SYS_clone3, ca, sizeof(*ca));
 }
 
-static int direct_entry(void *arg)
+KIN__CHILD_SIDE static int direct_entry(void *arg)
 {
 	kin__child_exec(arg);
 }
@@ -61,7 +61,7 @@ struct detach_ctx {
 
 /* The intermediate shares memory and the fd table with the owner, so the
  * grandchild's pidfd lands straight in the owner's table. */
-static int detach_entry(void *arg)
+KIN__CHILD_SIDE static int detach_entry(void *arg)
 {
 	struct detach_ctx *ctx = arg;
 	struct clone_args ca = {

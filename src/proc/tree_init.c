@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int write_file(const char *path, const char *text)
+KIN__CHILD_SIDE static int write_file(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -27,7 +27,7 @@ static int write_file(const char *path, const char *text)
 	return err;
 }
 
-static void map_identity(const kin__plan *plan)
+KIN__CHILD_SIDE static void map_identity(const kin__plan *plan)
 {
 	int r = write_file("/proc/self/setgroups", "deny");
 	if (r == 0)
@@ -38,7 +38,7 @@ static void map_identity(const kin__plan *plan)
 		kin__child_fail(plan, KIN_STEP_CLONE, -r);
 }
 
-static _Noreturn void finish(const kin__plan *plan, int status, const struct rusage *ru)
+KIN__CHILD_SIDE static _Noreturn void finish(const kin__plan *plan, int status, const struct rusage *ru)
 {
 	kin__tree_report rep = {.wait_status = status, .rusage = *ru};
 	(void)!write(plan->report_fd, &rep, sizeof(rep));
@@ -46,7 +46,7 @@ static _Noreturn void finish(const kin__plan *plan, int status, const struct rus
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
-static void forward(pid_t main_pid, const struct signalfd_siginfo *si)
+KIN__CHILD_SIDE static void forward(pid_t main_pid, const struct signalfd_siginfo *si)
 {
 	pid_t target = main_pid;
 	if (si->ssi_code == SI_QUEUE && si->ssi_int == KIN__SIGNAL_TO_GROUP)
@@ -56,7 +56,7 @@ static void forward(pid_t main_pid, const struct signalfd_siginfo *si)
 	(void)kill(target, (int)si->ssi_signo);
 }
 
-_Noreturn void kin__tree_init(kin__plan *plan)
+KIN__CHILD_SIDE _Noreturn void kin__tree_init(kin__plan *plan)
 {
 	if (plan->new_userns)
 		map_identity(plan);
