@@ -75,6 +75,12 @@ _Noreturn void kin__child_fail(const kin__plan *plan, kin_spawn_step step, int e
 /* Closes every fd except the given ones (async-signal-safe). */
 void kin__close_all_except(int *keep, size_t n);
 
+/* spawn.c: a fork-style clone (no new stack) with `flags` (CLONE_*) and the
+ * given exit signal; with pidfd non-NULL, CLONE_PIDFD stores a pidfd there.
+ * Uses clone3 and falls back to clone where clone3 is missing (ENOSYS under
+ * older seccomp profiles and valgrind). Returns like fork, -1 with errno. */
+long kin__clone_fork(uint64_t flags, int exit_signal, int *pidfd);
+
 /* tree_init.c: pid 1 of a tree-mode namespace; never returns. */
 _Noreturn void kin__tree_init(kin__plan *plan);
 

@@ -25,9 +25,22 @@
 	(KIN_SPAWN_NEW_PGROUP | KIN_SPAWN_NEW_SESSION | KIN_SPAWN_TREE | KIN_SPAWN_DETACHED |       \
 	 KIN_SPAWN_SET_UMASK | KIN_SPAWN_SET_UID | KIN_SPAWN_SET_GID)
 
-static long clone3_raw(struct clone_args *ca)
+KIN__CHILD_SIDE long kin__clone_fork(uint64_t flags, int exit_signal, int *pidfd)
 {
-	return syscall(SYS_clone3, ca, sizeof(*ca));
+	if (pidfd)
+		flags |= CLONE_PIDFD;
+	struct clone_args ca = {
+		.flags = flags,
+		.pidfd = (uint64_t)(uintptr_t)pidfd,
+		.exit_signal = (uint64_t)exit_signal,
+	};
+	long r = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (r >= 0 || errno != ENOSYS)
+		return r;
+	/* clone(flags, stack, parent_tid, ...): parent_tid is the third
+	 * argument on every architecture, and receives the pidfd. */
+	return syscall(SYS_clone, (unsigned long)flags | (unsigned long)exit_signal, NULL, pidfd,
+		       NULL, NULL);
 }
 
 KIN__CHILD_SIDE static int direct_entry(void *arg)
@@ -64,12 +77,7 @@ struct detach_ctx {
 KIN__CHILD_SIDE static int detach_entry(void *arg)
 {
 	struct detach_ctx *ctx = arg;
-	struct clone_args ca = {
-		.flags = CLONE_PIDFD,
-		.pidfd = (uint64_t)(uintptr_t)&ctx->pidfd,
-		.exit_signal = SIGCHLD,
-	};
-	long r = clone3_raw(&ca);
+	long r = kin__clone_fork(0, SIGCHLD, &ctx->pidfd);
 	if (r == 0)
 		kin__child_exec(ctx->plan);
 	if (r < 0)
@@ -106,17 +114,11 @@ static int clone_tree(kin__plan *plan, int *pidfd, pid_t *pid, kin_spawn_error *
 	 * PID namespace, so uids look the same inside. */
 	snprintf(plan->uid_map, sizeof(plan->uid_map), "%u %u 1\n", geteuid(), geteuid());
 	snprintf(plan->gid_map, sizeof(plan->gid_map), "%u %u 1\n", getegid(), getegid());
-	struct clone_args ca = {
-		.flags = CLONE_PIDFD | CLONE_NEWPID,
-		.pidfd = (uint64_t)(uintptr_t)pidfd,
-		.exit_signal = 0,
-	};
-	long r = clone3_raw(&ca);
+	long r = kin__clone_fork(CLONE_NEWPID, 0, pidfd);
 	int first_err = errno;
 	if (r < 0 && errno == EPERM) {
 		plan->new_userns = true;
-		ca.flags |= CLONE_NEWUSER;
-		r = clone3_raw(&ca);
+		r = kin__clone_fork(CLONE_NEWPID | CLONE_NEWUSER, 0, pidfd);
 	}
 	if (r == 0)
 		kin__tree_init(plan);

@@ -72,8 +72,7 @@ KIN__CHILD_SIDE _Noreturn void kin__tree_init(kin__plan *plan)
 	/* The program dies with us: as pid 1 goes, the kernel kills the rest. */
 	plan->pdeathsig = true;
 	plan->owner_pid = 0;
-	struct clone_args ca = {.exit_signal = SIGCHLD};
-	long main_pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	long main_pid = kin__clone_fork(0, SIGCHLD, NULL);
 	if (main_pid == 0)
 		kin__child_exec(plan);
 	if (main_pid < 0)
