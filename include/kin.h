@@ -346,7 +346,15 @@ typedef struct kin_run_result {
  * stdout and stderr, and waits for the child, never deadlocking however
  * much either side writes. Returns 0 when the child ended (see
  * result->status; result->timed_out if the deadline killed it), or a
- * negative errno (spawn failure, or a callback's error). */
+ * negative errno (spawn failure, -EBADF for a closed fd, or a callback's
+ * error, after which the child is killed and reaped). On failure *result
+ * is untouched.
+ *
+ * Everything the child wrote before it exited is delivered. A grandchild
+ * may keep the pipes open after that (`sh -c 'daemon & echo hi'`), so once
+ * the child has exited kin_run reads on only while data keeps coming: 100 ms
+ * of silence, EOF or the deadline ends it. Runs in the calling thread, with
+ * SIGPIPE blocked in that thread while it does; it needs no loop running. */
 int kin_run(kin_loop *loop, const kin_spawn_opts *spawn, const kin_run_opts *run,
 	    kin_run_result *result, kin_spawn_error *why);
 
