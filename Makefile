@@ -51,6 +51,9 @@ $(O)/%.o: %.c include/kin.h $(wildcard src/*/*.h cli/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+# The parser's unit tests compile cli/parse.c into the test binary.
+$(O)/tests/test_cli_parse.o: cli/parse.c
+
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^

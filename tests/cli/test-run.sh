@@ -1,0 +1,542 @@
+#!/bin/bash
+# Tests of `kin run` as a user sees it: the real binary, its exit codes, its
+# output and its one-line messages.
+#
+#   tests/cli/test-run.sh path/to/kin
+#
+# Prints "ok N - what" or "not ok N - what" per check and "N passed, N failed"
+# at the end; exits non-zero if any check failed. Every command runs under a
+# 20 s limit, so a hang fails instead of blocking, and every process a check
+# starts is gone by the time the script ends.
+# Conditions are passed as strings and expanded when checked, and programs'
+# scripts are expanded by the program: single quotes are meant.
+# shellcheck disable=SC2016
+set -u
+
+if [ $# -ne 1 ] || [ ! -x "$1" ]; then
+	echo "usage: $0 path/to/kin" >&2
+	exit 2
+fi
+KIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/kin-cli-test.XXXXXX")
+# Marker durations for `sleep`, unique to this run, so the checks can find
+# (and the cleanup can kill) exactly the processes this script started.
+MARK="9$$"
+mark() { echo "$MARK.$1"; }
+
+n=0 pass=0 failed=0
+rc='' out='' err=''
+BG=()
+
+cleanup() {
+	local p
+	for p in "${BG[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	for p in $(pgrep -f "^sleep $MARK\\." 2>/dev/null); do
+		kill -KILL "$p" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+# ---- reporting
+
+# check DESC COMMAND...: one check, passing when COMMAND succeeds.
+check() {
+	local desc=$1
+	shift
+	n=$((n + 1))
+	if "$@"; then
+		echo "ok $n - $desc"
+		pass=$((pass + 1))
+	else
+		echo "not ok $n - $desc"
+		echo "#   rc=$rc"
+		printf '%s\n' "$out" | sed 's/^/#   stdout: /'
+		printf '%s\n' "$err" | sed 's/^/#   stderr: /'
+		failed=$((failed + 1))
+	fi
+}
+
+skip() {
+	n=$((n + 1))
+	echo "ok $n - $1 # SKIP $2"
+	pass=$((pass + 1))
+}
+
+# Conditions for check.
+rc_is() { [ "$rc" = "$1" ]; }
+out_is() { [ "$out" = "$1" ]; }
+err_is() { [ "$err" = "$1" ]; }
+err_has() { case $err in *"$1"*) return 0 ;; esac; return 1; }
+out_has() { case $out in *"$1"*) return 0 ;; esac; return 1; }
+all() { # all 'cond1' 'cond2' ...: every condition holds
+	local c
+	for c in "$@"; do
+		eval "$c" || return 1
+	done
+}
+
+# ---- running kin
+
+# run ARGS...: runs kin in the foreground under `timeout 20`, stdin from
+# /dev/null; sets rc, out and err.
+run() {
+	timeout -s KILL 20 "$KIN" "$@" <"$T/stdin" >"$T/out" 2>"$T/err"
+	rc=$?
+	out=$(cat "$T/out")
+	err=$(cat "$T/err")
+}
+: >"$T/stdin"
+
+# start ARGS...: runs kin in the background (so the checks can signal it by
+# its own pid, not timeout's); sets pid.
+start() {
+	"$KIN" "$@" <"$T/stdin" >"$T/out" 2>"$T/err" &
+	pid=$!
+	BG+=("$pid")
+}
+
+# finish: waits up to 20 s for the background kin, SIGKILLs it after that;
+# sets rc, out and err.
+finish() {
+	local i=0
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 400 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	rc=$?
+	BG=() # reaped: its pid may be reused, so never signal it again
+	out=$(cat "$T/out")
+	err=$(cat "$T/err")
+}
+
+# wait_for COMMAND...: polls COMMAND for up to 10 s.
+wait_for() {
+	local i=0
+	until "$@"; do
+		[ $i -ge 200 ] && return 1
+		sleep 0.05
+		i=$((i + 1))
+	done
+}
+
+exists() { [ -e "$1" ]; }
+# Processes running exactly `sleep DUR`.
+count_sleep() { pgrep -fc "^sleep $1\$" 2>/dev/null || true; }
+sleep_count_is() { [ "$(count_sleep "$1")" = "$2" ]; }
+
+# ---- exit codes
+
+run run true
+check "exit 0 passes through" all 'rc_is 0' 'out_is ""' 'err_is ""'
+
+run run sh -c 'exit 3'
+check "exit 3 passes through" rc_is 3
+
+run run -- sh -c 'exit 255'
+check "exit 255 passes through" rc_is 255
+
+run run sh -c 'kill -TERM $$'
+check "killed by SIGTERM gives 143" all 'rc_is 143' 'err_is ""'
+
+run run sh -c 'kill -KILL $$'
+check "killed by SIGKILL gives 137" rc_is 137
+
+run run --no-tree sh -c 'kill -TERM $$'
+check "killed by SIGTERM gives 143 without tree mode too" rc_is 143
+
+run run echo -v --help -- x
+check "options after PROGRAM are the program's" all 'rc_is 0' 'out_is "-v --help -- x"'
+
+# ---- failures: one line each
+
+run run kin-no-such-program-xyz
+check "missing program gives 127 and says so" \
+	all 'rc_is 127' 'err_is "kin run: kin-no-such-program-xyz: not found in PATH"'
+
+run run "$T/no-such-file"
+check "missing path gives 127" all 'rc_is 127' "err_is 'kin run: $T/no-such-file: not found'"
+
+echo "just text" >"$T/file.txt"
+chmod 644 "$T/file.txt"
+run run "$T/file.txt"
+check "non-executable file gives 126 and says so" \
+	all 'rc_is 126' "err_is 'kin run: $T/file.txt: permission denied (not executable)'"
+
+(cd "$T" && timeout -s KILL 20 "$KIN" run ./file.txt >"$T/out" 2>"$T/err")
+rc=$? out=$(cat "$T/out") err=$(cat "$T/err")
+check "relative non-executable file gives 126" \
+	all 'rc_is 126' 'err_is "kin run: ./file.txt: permission denied (not executable)"'
+
+printf '\177ELF garbage' >"$T/badexec"
+chmod 755 "$T/badexec"
+run run "$T/badexec"
+check "executable garbage gives 126 (exec format error)" \
+	all 'rc_is 126' "err_has 'kin run: $T/badexec: cannot execute'" \
+	'[ "$(printf "%s\n" "$err" | wc -l)" = 1 ]'
+
+printf '#!/no/such/interpreter\n' >"$T/badinterp"
+chmod 755 "$T/badinterp"
+run run "$T/badinterp"
+check "script with a missing interpreter gives 127 and says why" \
+	all 'rc_is 127' "err_is 'kin run: $T/badinterp: cannot execute: its #! interpreter was not found'"
+
+run run "$T"
+check "a directory gives 126" all 'rc_is 126' "err_is 'kin run: $T: is a directory'"
+
+run run --frobnicate true
+check "unknown option gives 125 and points at --help" \
+	all 'rc_is 125' "err_is \"kin run: unknown option '--frobnicate'; try 'kin run --help'\""
+
+run run -x true
+check "unknown short option gives 125" \
+	all 'rc_is 125' "err_is \"kin run: unknown option '-x'; try 'kin run --help'\""
+
+run run --timeout
+check "option without its value gives 125" \
+	all 'rc_is 125' "err_is \"kin run: option '--timeout' needs a value; try 'kin run --help'\""
+
+run run --group=yes true
+check "flag given a value gives 125" \
+	all 'rc_is 125' "err_is \"kin run: option '--group' takes no value; try 'kin run --help'\""
+
+run run --timeout 5x true
+check "bad duration gives 125 and an example" \
+	all 'rc_is 125' "err_is 'kin run: --timeout: invalid duration \"5x\" (use e.g. 10, 1.5s, 500ms)'"
+
+bad_durations_ok() {
+	local d
+	for d in "" "-1" "+1" " 1" "1 " "1." "." "s" "1e3" "0x10" "1m" "1.5.2" "10sec" "nan" "inf"; do
+		run run --kill-after "$d" true
+		if ! rc_is 125 || ! err_has "--kill-after: invalid duration"; then
+			err="for \"$d\": $err"
+			return 1
+		fi
+	done
+}
+check "garbage durations are refused: empty, sign, space, junk, exponent" bad_durations_ok
+
+run run --timeout 99999999999999999999 true
+check "overflowing duration gives 125" \
+	all 'rc_is 125' "err_is 'kin run: --timeout: duration \"99999999999999999999\" is too large'"
+
+run run --signal NOPE --timeout 1 true
+check "bad signal gives 125" \
+	all 'rc_is 125' "err_is 'kin run: --signal: unknown signal \"NOPE\" (use e.g. TERM, SIGINT, 9)'"
+
+run run
+check "missing PROGRAM gives 125" \
+	all 'rc_is 125' "err_is \"kin run: missing PROGRAM to run; try 'kin run --help'\""
+
+run run --timeout 1 --
+check "missing PROGRAM after -- gives 125" rc_is 125
+
+run run --cwd "$T/no-such-dir" true
+check "bad --cwd gives 125 naming the directory" \
+	all 'rc_is 125' "err_is 'kin run: --cwd: cannot change directory to \"$T/no-such-dir\": No such file or directory'"
+
+run run --env NOEQUALS true
+check "--env without = gives 125" \
+	all 'rc_is 125' "err_is 'kin run: --env: \"NOEQUALS\" is not NAME=VALUE'"
+
+run run --stdout "$T/no-such-dir/out" true
+check "unopenable --stdout gives 125 naming the file" \
+	all 'rc_is 125' "err_is 'kin run: --stdout: cannot open \"$T/no-such-dir/out\": No such file or directory'"
+
+run run --stdin "$T/no-such-input" true
+check "missing --stdin file gives 125" \
+	all 'rc_is 125' "err_has 'kin run: --stdin: cannot open'"
+
+# ---- kin itself
+
+run --help
+check "kin --help exits 0 with usage" all 'rc_is 0' 'out_has "usage: kin COMMAND"'
+
+run --version
+check "kin --version prints the version" all 'rc_is 0' 'out_is "kin 0.1.0"'
+
+run run --version
+check "kin run --version prints the version" all 'rc_is 0' 'out_is "kin 0.1.0"'
+
+run run --help
+check "kin run --help exits 0 with usage" all 'rc_is 0' 'out_has "usage: kin run"' 'err_is ""'
+
+run help run
+check "kin help run shows run's usage" all 'rc_is 0' 'out_has "usage: kin run"'
+
+run
+check "kin alone gives usage on stderr and 125" all 'rc_is 125' 'err_has "usage: kin"' 'out_is ""'
+
+run frobnicate
+check "unknown command gives 125" all 'rc_is 125' "err_has \"kin: unknown command 'frobnicate'\""
+
+# ---- timeouts
+# A program that traps the timeout signal must have set its trap before the
+# timeout, and must get to run its trap before a --kill-after: both are
+# given generous times, so a loaded machine does not fail the checks.
+
+S=$(mark 1)
+run run --timeout 0.3 sleep "$S"
+check "--timeout gives 124 and the child is gone" \
+	all 'rc_is 124' 'err_is ""' "sleep_count_is $S 0"
+
+run run --timeout 10 true
+check "finishing in time keeps the program's status" rc_is 0
+
+run run --timeout 0 sh -c 'exit 4'
+check "--timeout 0 means no timeout" rc_is 4
+
+S=$(mark 2)
+run run -v --timeout 300ms --signal KILL sh -c "trap '' TERM; sleep $S"
+check "--signal KILL at the timeout" \
+	all 'rc_is 124' 'err_is "kin run: sh: killed(SIGKILL) after timeout"' "sleep_count_is $S 0"
+
+run run -v --timeout 1 --signal 2 sh -c 'trap "echo got INT; exit 0" INT; while :; do sleep 0.05; done'
+check "--signal by number; still 124 though the program exited 0" \
+	all 'rc_is 124' 'out_is "got INT"' 'err_is "kin run: sh: exited(0) after timeout"'
+
+run run -v --timeout 1 --kill-after 2 sh -c 'trap "echo got TERM" TERM; while :; do sleep 0.05; done'
+check "--kill-after sends KILL to a program that survives TERM" \
+	all 'rc_is 124' 'out_has "got TERM"' 'err_is "kin run: sh: killed(SIGKILL) after timeout"'
+
+run run -v --timeout 1 --kill-after 10 sh -c 'trap "echo bye; exit 0" TERM; while :; do sleep 0.05; done'
+check "--kill-after is not needed when TERM works" \
+	all 'rc_is 124' 'out_is "bye"' 'err_is "kin run: sh: exited(0) after timeout"'
+
+# ---- signal forwarding
+
+forward_check() { # forward_check SIG EXPECTED_RC [KIN_OPTIONS...]
+	local sig=$1 want=$2
+	shift 2
+	rm -f "$T/ready"
+	start run "$@" -- sh -c "trap 'echo got $sig; exit $want' $sig; : >'$T/ready'; while :; do sleep 0.05; done"
+	wait_for exists "$T/ready"
+	kill -"$sig" "$pid"
+	finish
+	check "$sig is forwarded $*" all "rc_is $want" "out_is 'got $sig'"
+}
+forward_check USR1 7
+forward_check TERM 8
+forward_check HUP 9
+forward_check INT 10 # the child re-enables INT, which a background job ignores
+forward_check QUIT 11
+forward_check USR2 12
+forward_check WINCH 13
+forward_check CONT 16
+forward_check USR1 14 --no-tree
+forward_check TERM 15 --new-session
+
+rm -f "$T/ready"
+start run -- sh -c ": >'$T/ready'; while :; do sleep 0.05; done"
+wait_for exists "$T/ready"
+kill -TERM "$pid"
+finish
+check "TERM kills a program that does not catch it: 143" rc_is 143
+
+group_check() { # group_check [KIN_OPTIONS...]
+	rm -f "$T/gc-ready"
+	start run --group "$@" -- sh -c "
+		trap 'echo leader got USR1' USR1
+		sh -c \"trap 'echo grandchild got USR1; exit 5' USR1; : >'$T/gc-ready'; while :; do sleep 0.05; done\" &
+		gc=\$!
+		wait \$gc; wait \$gc"
+	wait_for exists "$T/gc-ready"
+	kill -USR1 "$pid"
+	finish
+	check "--group forwards to a grandchild in the group $*" \
+		all 'rc_is 5' 'out_has "leader got USR1"' 'out_has "grandchild got USR1"'
+}
+group_check
+group_check --no-tree
+
+# Terminal signals: the terminal signals its whole foreground group, which
+# the program shares with kin unless --group/--new-session. It must get
+# exactly one Ctrl-C either way. Needs a C compiler for the helpers.
+if ${CC:-cc} -O2 -o "$T/ptyrun" "$HERE/ptyrun.c" 2>"$T/cc.err" &&
+	${CC:-cc} -O2 -o "$T/sigcount" "$HERE/sigcount.c" 2>>"$T/cc.err"; then
+	for mode in "" "--no-tree" "--group" "--group --no-tree" "--new-session" \
+		"--new-session --no-tree"; do
+		rc=0
+		# shellcheck disable=SC2086 # $mode is a list of options
+		timeout -s KILL 20 "$T/ptyrun" "$T/ready" 3 "$KIN" run $mode -- \
+			"$T/sigcount" "$T/ready" 2 >"$T/out" 2>"$T/err"
+		rc=$?
+		out=$(tr -d '\r' <"$T/out")
+		err=$(cat "$T/err")
+		check "Ctrl-C on a terminal reaches the program once ${mode:-(default)}" \
+			all 'rc_is 0' 'out_has "count=1"'
+	done
+else
+	skip "Ctrl-C on a terminal reaches the program once" "no C compiler ($(head -1 "$T/cc.err"))"
+fi
+
+# ---- tree mode: nothing outlives kin
+
+S=$(mark 3)
+start run -- sh -c "setsid sleep $S & sleep $S & sleep $S"
+wait_for sleep_count_is "$S" 3
+check "tree: the program and its descendants are running" sleep_count_is "$S" 3
+# Braces: bash reports a background job killed by a signal on its stderr.
+{
+	kill -KILL "$pid"
+	wait_for sleep_count_is "$S" 0
+	finish
+} 2>/dev/null
+check "tree: SIGKILL of kin kills the whole tree, setsid'd ones too" \
+	all 'rc_is 137' "sleep_count_is $S 0"
+
+S=$(mark 4)
+start run --no-tree sleep "$S"
+wait_for sleep_count_is "$S" 1
+# Braces: bash reports a background job killed by a signal on its stderr.
+{
+	kill -KILL "$pid"
+	wait_for sleep_count_is "$S" 0
+	finish
+} 2>/dev/null
+check "--no-tree: SIGKILL of kin still kills its direct child" \
+	all 'rc_is 137' "sleep_count_is $S 0"
+
+S=$(mark 5)
+run run sh -c "sleep $S & exit 6"
+check "tree: descendants die when the program exits" all 'rc_is 6' "sleep_count_is $S 0"
+
+# Where no PID namespace can be made, tree mode fails clearly. Simulated as
+# an unprivileged process in a user namespace that allows no nested ones.
+nopidns() { # nopidns KIN_ARGS...
+	timeout -s KILL 20 unshare -U -r sh -c '
+		echo 0 >/proc/sys/user/max_user_namespaces || exit 99
+		exec setpriv --securebits +noroot,+noroot_locked --inh-caps=-all \
+			--bounding-set=-all "$@"' sh "$KIN" "$@" >"$T/out" 2>"$T/err" </dev/null
+	rc=$? out=$(cat "$T/out") err=$(cat "$T/err")
+}
+rc=unavailable
+if command -v unshare >/dev/null && command -v setpriv >/dev/null; then
+	nopidns run true
+fi
+# kin exits 0 or 125 here; anything else means the simulation failed.
+if [ "$rc" = 125 ] || [ "$rc" = 0 ]; then
+	check "no PID namespace: tree mode fails with 125 and the library's reason" \
+		all 'rc_is 125' 'err_has "kin run: tree mode needs a PID namespace"' \
+		'err_has "; --no-tree runs without it"' '[ "$(printf "%s\n" "$err" | wc -l)" = 1 ]'
+	nopidns run --no-tree echo without-tree
+	check "no PID namespace: --no-tree still runs" all 'rc_is 0' 'out_is without-tree'
+else
+	skip "no PID namespace: tree mode fails with 125" "cannot simulate here (rc=$rc)"
+fi
+
+# As PID 1 (of a container), kin inherits the orphans and must reap them.
+# In tree mode its own init does that, so look without it.
+count_zombies='(sleep 0.1 &); (sleep 0.1 &); sleep 1
+	for f in /proc/[0-9]*/stat; do read -r l <"$f"; case $l in *") Z "*) echo "$l";; esac; done'
+if timeout -s KILL 20 unshare -pf --mount-proc true 2>/dev/null; then
+	timeout -s KILL 20 unshare -pf --mount-proc "$KIN" run --no-tree sh -c "$count_zombies" \
+		>"$T/out" 2>"$T/err" </dev/null
+	rc=$? out=$(cat "$T/out") err=$(cat "$T/err")
+	check "as PID 1, kin reaps orphaned descendants" all 'rc_is 0' 'out_is ""'
+else
+	skip "as PID 1, kin reaps orphaned descendants" "unshare -p is not available"
+fi
+
+# ---- environment and directory
+
+run run --env KIN_T1=hello sh -c 'echo "$KIN_T1"'
+check "--env sets a variable" out_is hello
+
+KIN_T2=inherited run run sh -c 'echo "$KIN_T2"'
+check "the environment is inherited" out_is inherited
+
+KIN_T2=inherited run run --unset KIN_T2 sh -c 'echo "${KIN_T2-unset}"'
+check "--unset removes a variable" out_is unset
+
+run run --unset KIN_T3 --env KIN_T3=later sh -c 'echo "${KIN_T3-unset}"'
+check "--env after --unset wins" out_is later
+
+run run --env KIN_T3=early --unset KIN_T3 sh -c 'echo "${KIN_T3-unset}"'
+check "--unset after --env wins" out_is unset
+
+run run --clearenv --env ONLY=1 env
+check "--clearenv starts empty (and PATH falls back to a default)" all 'rc_is 0' 'out_is "ONLY=1"'
+
+run run --cwd "$T" pwd
+check "--cwd runs the program there" all 'rc_is 0' "out_is '$T'"
+
+mkdir -p "$T/sub"
+printf '#!/bin/sh\necho in-sub\n' >"$T/sub/script"
+chmod 755 "$T/sub/script"
+run run --cwd "$T/sub" ./script
+check "--cwd applies before a relative PROGRAM is found" all 'rc_is 0' 'out_is in-sub'
+
+# ---- sessions and groups, read from /proc/self/stat of the shell itself
+
+# Prints the shell's "pgrp session" and then its pid, as the host sees them.
+ids='read -r l </proc/self/stat; set -- ${l##*) }; echo "$3 $4"; echo "${l%% *}"'
+is_leader() { # is_leader FIELD: the program's pgrp (1) or session (2) is its pid
+	local pg sid me
+	{ read -r pg sid; read -r me; } <<<"$out"
+	if [ "$1" = 1 ]; then [ "$pg" = "$me" ]; else [ "$sid" = "$me" ]; fi
+}
+run run sh -c "$ids"
+check "by default the program does not lead a group" all 'rc_is 0' '! is_leader 1'
+run run --group sh -c "$ids"
+check "--group makes the program a group leader" all 'rc_is 0' 'is_leader 1' '! is_leader 2'
+run run --new-session sh -c "$ids"
+check "--new-session makes the program a session leader" all 'rc_is 0' 'is_leader 2'
+run run --new-session --no-tree sh -c "$ids"
+check "--new-session works without tree mode" all 'rc_is 0' 'is_leader 2'
+
+# ---- stdio
+
+printf 'line one\nline two\n' >"$T/input"
+run run --stdin "$T/input" cat
+check "--stdin FILE" all 'rc_is 0' 'out_is "line one
+line two"'
+
+timeout -s KILL 20 "$KIN" run --stdin null cat <"$T/input" >"$T/out" 2>"$T/err"
+rc=$? out=$(cat "$T/out") err=$(cat "$T/err")
+check "--stdin null reads nothing though kin's stdin has data" all 'rc_is 0' 'out_is ""'
+
+timeout -s KILL 20 "$KIN" run cat <"$T/input" >"$T/out" 2>"$T/err"
+rc=$? out=$(cat "$T/out") err=$(cat "$T/err")
+check "stdin is inherited by default" out_is "line one
+line two"
+
+echo stale >"$T/o"
+run run --stdout "$T/o" sh -c 'echo to-out; echo to-err >&2'
+check "--stdout FILE truncates and takes stdout only" \
+	all 'rc_is 0' 'out_is ""' 'err_is to-err' '[ "$(cat "$T/o")" = to-out ]' \
+	'[ "$(stat -c %a "$T/o")" = 644 ]'
+
+run run --stderr "$T/e" sh -c 'echo to-out; echo to-err >&2'
+check "--stderr FILE takes stderr only" \
+	all 'rc_is 0' 'out_is to-out' 'err_is ""' '[ "$(cat "$T/e")" = to-err ]'
+
+run run --stdout "$T/both" --stderr "$T/both" sh -c 'echo one; echo two >&2; echo three'
+check "--stdout and --stderr to the same file share it" \
+	all 'rc_is 0' '[ "$(cat "$T/both")" = "one
+two
+three" ]'
+
+run run --stdout null --stderr null sh -c 'echo to-out; echo to-err >&2'
+check "--stdout null and --stderr null" all 'rc_is 0' 'out_is ""' 'err_is ""'
+
+# ---- verbose
+
+run run -v true
+check "-v reports exited(0)" all 'rc_is 0' 'err_is "kin run: true: exited(0)"'
+
+run run --verbose sh -c 'kill -TERM $$'
+check "-v reports killed(SIGTERM)" all 'rc_is 143' 'err_is "kin run: sh: killed(SIGTERM)"'
+
+S=$(mark 6)
+run run -v --timeout 0.2 sleep "$S"
+check "-v reports a timeout" all 'rc_is 124' 'err_is "kin run: sleep: killed(SIGTERM) after timeout"'
+
+echo "$pass passed, $failed failed"
+[ "$failed" -eq 0 ]
