@@ -41,11 +41,15 @@ KIN := $(O)/kin
 TESTBIN := $(O)/kin-test
 BENCHBIN := $(O)/kin-bench
 EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(O)/examples/%)
+# Fuzz targets, each also built with a plain driver so `make test` runs them.
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZERS := $(FUZZ_SRC:fuzz/fuzz_%.c=$(O)/fuzz/%)
+FUZZ_SECONDS ?= 60
 
-.PHONY: all build test test-build demo bench install uninstall deps clean format
+.PHONY: all build test test-build demo bench fuzz install uninstall deps clean format
 all: build
 
-build: $(STATIC) $(SHARED) $(KIN) $(TESTBIN) $(EXAMPLES) $(BENCHBIN)
+build: $(STATIC) $(SHARED) $(KIN) $(TESTBIN) $(EXAMPLES) $(BENCHBIN) $(FUZZERS)
 
 $(O)/%.o: %.c include/kin.h $(wildcard src/*/*.h cli/*.h tests/*.h)
 	@mkdir -p $(dir $@)
@@ -78,6 +82,22 @@ $(BENCHBIN): $(BENCH_SRC) $(STATIC)
 $(O)/examples/%: examples/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+# The cli_parse target fuzzes cli/parse.c; future targets list their sources here.
+$(O)/fuzz/cli_parse: fuzz/fuzz_cli_parse.c fuzz/standalone.c cli/parse.c cli/parse.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ fuzz/fuzz_cli_parse.c fuzz/standalone.c cli/parse.c
+
+# Coverage-guided fuzzing with libFuzzer (clang), FUZZ_SECONDS per target.
+fuzz:
+	@scripts/deps.sh fuzz
+	@mkdir -p build/libfuzzer
+	@for t in $(FUZZ_SRC:fuzz/fuzz_%.c=%); do \
+		clang -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined \
+			-o build/libfuzzer/$$t fuzz/fuzz_$$t.c cli/parse.c || exit 1; \
+		mkdir -p build/libfuzzer/corpus-$$t && cp fuzz/corpus/$$t/* build/libfuzzer/corpus-$$t/; \
+		build/libfuzzer/$$t -max_total_time=$(FUZZ_SECONDS) build/libfuzzer/corpus-$$t || exit 1; \
+	done
 
 deps:
 	@scripts/deps.sh

@@ -6,6 +6,10 @@ set -eu
 # build: compiler, make, pkg-config; tests: valgrind, procps (pgrep/ps),
 # util-linux (setsid), coreutils.
 PKGS="gcc make libc6-dev pkgconf valgrind procps util-linux coreutils"
+# `make fuzz` also needs clang and its libFuzzer runtime.
+if [ "${1:-}" = fuzz ]; then
+	PKGS="$PKGS clang libclang-rt-14-dev"
+fi
 
 missing=""
 for p in $PKGS; do

@@ -56,6 +56,16 @@ for t in tests/cli/*.sh; do
 	suite "$(basename "$t") (ASan+UBSan)" bash "$t" "$asan/kin"
 done
 
+# The fuzz targets under the sanitizers, driven by the plain driver: the
+# seed corpus, then a fixed-seed stream of mutations (`make fuzz` runs the
+# same targets under libFuzzer for coverage-guided search).
+echo "== fuzz targets (ASan+UBSan)"
+for f in "$asan"/fuzz/*; do
+	[ -x "$f" ] || continue
+	name=$(basename "$f")
+	check "fuzz $name: 200000 inputs without a crash" "$f" 200000 fuzz/corpus/"$name"/*
+done
+
 # valgrind over the tests that spawn, where it sees what the sanitizers may
 # not (uninitialised reads across the clone boundary, fd and heap leaks).
 valgrind_one() {
