@@ -93,4 +93,28 @@ size_t test_read_all(kin_stream *s, char *buf, size_t cap);
 /* Waits up to `ms` for cond() to turn true, polling. */
 bool test_wait_until(bool (*cond)(void *), void *arg, int ms);
 
+/* ---- helpers for the spawn, stream and lifetime suites */
+
+/* Makes a fresh, empty directory under /tmp and writes its path to buf. */
+void test_make_tmpdir(char *buf, size_t cap);
+/* Removes a directory made by test_make_tmpdir, with everything in it. */
+void test_remove_tree(const char *path);
+/* Creates (or replaces) a file holding `content`, with the given mode. */
+void test_write_file(const char *path, const char *content, unsigned mode);
+/* Reads one line from a stream, without its newline, NUL-terminated.
+ * Fails the test on end of file, error or a 20 s timeout. */
+size_t test_read_line(kin_stream *s, char *buf, size_t cap);
+/* Spawns `o` (stdout becomes a pipe when it was INHERIT), reads stdout to
+ * EOF into buf, waits for the child and frees it. Fails the test, with
+ * kin's message, if the spawn fails. Returns the length read. */
+size_t test_spawn_output(kin_loop *loop, kin_spawn_opts *o, char *buf, size_t cap,
+			 kin_status *status);
+/* Live (not zombie) processes having one argument exactly equal to
+ * `marker`; fills up to cap pids and returns how many there are. */
+size_t test_find_marked(const char *marker, pid_t *pids, size_t cap);
+/* Field `index` (1-based, as in proc(5)) of /proc/PID/stat, or -1. */
+long long test_stat_field(pid_t pid, int index);
+/* This process's resident set size in KiB. */
+long test_rss_kib(void);
+
 #endif

@@ -4,11 +4,14 @@
 #include "harness.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <fnmatch.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -231,4 +234,163 @@ int main(int argc, char **argv)
 	}
 	printf("%d passed, %d failed\n", passed, failed);
 	return failed ? 1 : 0;
+}
+
+/* ---- helpers for the spawn, stream and lifetime suites */
+
+void test_make_tmpdir(char *buf, size_t cap)
+{
+	snprintf(buf, cap, "/tmp/kin-test-XXXXXX");
+	if (!mkdtemp(buf))
+		test_fail(__FILE__, __LINE__, "mkdtemp: %s", strerror(errno));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 ? -1 : 0;
+}
+
+void test_remove_tree(const char *path)
+{
+	if (nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		test_fail(__FILE__, __LINE__, "cannot remove %s: %s", path, strerror(errno));
+}
+
+void test_write_file(const char *path, const char *content, unsigned mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+	if (fd < 0)
+		test_fail(__FILE__, __LINE__, "open %s: %s", path, strerror(errno));
+	size_t len = strlen(content);
+	if (write(fd, content, len) != (ssize_t)len)
+		test_fail(__FILE__, __LINE__, "write %s: %s", path, strerror(errno));
+	/* open's mode is filtered by the umask; tests want exactly `mode`. */
+	if (fchmod(fd, (mode_t)mode) < 0)
+		test_fail(__FILE__, __LINE__, "chmod %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+size_t test_read_line(kin_stream *s, char *buf, size_t cap)
+{
+	size_t len = 0;
+	kin_time deadline = kin_after(20 * KIN_SEC);
+	for (;;) {
+		char c;
+		ssize_t r = kin_stream_read(s, &c, 1, deadline);
+		if (r <= 0)
+			test_fail(__FILE__, __LINE__, "reading a line: %s (after \"%.*s\")",
+				  r == 0 ? "end of file" : kin_strerror((int)r), (int)len, buf);
+		if (c == '\n')
+			break;
+		if (len + 1 < cap)
+			buf[len++] = c;
+	}
+	buf[len] = 0;
+	return len;
+}
+
+size_t test_spawn_output(kin_loop *loop, kin_spawn_opts *o, char *buf, size_t cap,
+			 kin_status *status)
+{
+	if (o->stdio[1].kind == KIN_STDIO_INHERIT)
+		o->stdio[1].kind = KIN_STDIO_PIPE;
+	kin_proc *p;
+	kin_spawn_error why;
+	int r = kin_proc_spawn(loop, o, &p, &why);
+	if (r < 0)
+		test_fail(__FILE__, __LINE__, "spawn %s: %s (%s)", o->argv[0], why.message,
+			  kin_strerror(r));
+	size_t len = test_read_all(kin_proc_stdout(p), buf, cap);
+	kin_status st;
+	r = kin_proc_wait(p, kin_after(20 * KIN_SEC), &st);
+	if (r < 0)
+		test_fail(__FILE__, __LINE__, "wait %s: %s", o->argv[0], kin_strerror(r));
+	if (status)
+		*status = st;
+	kin_proc_free(p);
+	return len;
+}
+
+/* True if the NUL-separated argument list holds `marker` as a whole entry. */
+static bool cmdline_has(const char *args, size_t len, const char *marker)
+{
+	for (size_t i = 0; i < len; i += strlen(args + i) + 1)
+		if (strcmp(args + i, marker) == 0)
+			return true;
+	return false;
+}
+
+size_t test_find_marked(const char *marker, pid_t *pids, size_t cap)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		test_fail(__FILE__, __LINE__, "opendir /proc: %s", strerror(errno));
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (*end || pid <= 0 || pid == getpid())
+			continue;
+		char path[64], args[4096];
+		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t len = read(fd, args, sizeof(args) - 1);
+		close(fd);
+		if (len <= 0)
+			continue; /* a zombie, or gone meanwhile */
+		args[len] = 0;
+		if (cmdline_has(args, (size_t)len, marker) && test_pid_alive((pid_t)pid)) {
+			if (n < cap)
+				pids[n] = (pid_t)pid;
+			n++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+long long test_stat_field(pid_t pid, int index)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	/* The command name (field 2) may hold spaces; count from its ')'. */
+	char *p = strrchr(buf, ')');
+	if (!p || index < 3)
+		return -1;
+	p += 2;
+	for (int i = 3; i < index; i++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -1;
+		p++;
+	}
+	return strtoll(p, NULL, 10);
+}
+
+long test_rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	if (!f)
+		return -1;
+	char line[256];
+	long kib = -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
 }

@@ -6,6 +6,7 @@
 #include "kin.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 
 #define KIN_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -37,7 +38,20 @@ int kin__pipe(int p[2]);
 
 /* ---- loop */
 
+/* Intrusive list node so the loop can find every proc it owns at free;
+ * `release` kills, reaps and frees the object the node lives in. Watches
+ * and timers use the same node (with no release) so kin_loop_free can
+ * free whatever its owner left registered. */
+typedef struct kin__link {
+	struct kin__link *prev, *next;
+	void (*release)(struct kin__link *self);
+} kin__link;
+
+#define KIN__CONTAINER_OF(ptr, type, member)                                                      \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
 struct kin_watch {
+	kin__link all; /* in loop->watches */
 	kin_loop *loop;
 	int fd;
 	unsigned events; /* requested: KIN_READABLE|KIN_WRITABLE */
@@ -50,6 +64,7 @@ struct kin_watch {
 };
 
 struct kin_timer {
+	kin__link all; /* in loop->timers */
 	kin_loop *loop;
 	kin_time deadline;
 	int64_t interval;
@@ -58,25 +73,19 @@ struct kin_timer {
 	void *userdata;
 };
 
-/* Intrusive list node so the loop can find every proc it owns at free;
- * `release` kills, reaps and frees the object the node lives in. */
-typedef struct kin__link {
-	struct kin__link *prev, *next;
-	void (*release)(struct kin__link *self);
-} kin__link;
-
 struct kin_loop {
 	int epfd;
 	int timerfd;
 	kin_watch *timer_watch;
 
-	/* Guards the timer heap and the proc list, which other threads touch
+	/* Guards the timer heap and the lists, which other threads touch
 	 * through kin_proc_spawn, kin_proc_terminate and kin_proc_free. */
 	pthread_mutex_t lock;
 	kin_timer **heap;
 	size_t nheap, capheap;
 	kin_time armed_for; /* what timerfd is set to, KIN_FOREVER if idle */
 	kin__link procs;
+	kin__link watches, timers; /* every one not yet freed */
 
 	/* Tree mode: every init child holds the read end; when this process
 	 * dies the write end closes and each init takes its namespace down. */

@@ -21,13 +21,17 @@ int kin_loop_new(kin_loop **ret)
 	loop->lifeline_read = loop->lifeline_write = -1;
 	loop->armed_for = KIN_FOREVER;
 	kin__list_init(&loop->procs);
+	kin__list_init(&loop->watches);
+	kin__list_init(&loop->timers);
 	pthread_mutex_init(&loop->lock, NULL);
-	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	/* Above stdio, like every fd kin makes (see kin__fd_above_stdio). */
+	loop->epfd = kin__fd_above_stdio(epoll_create1(EPOLL_CLOEXEC));
 	if (loop->epfd < 0) {
 		r = -errno;
 		goto fail;
 	}
-	loop->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	loop->timerfd =
+		kin__fd_above_stdio(timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
 	if (loop->timerfd < 0) {
 		r = -errno;
 		goto fail;
@@ -83,6 +87,12 @@ void kin_loop_free(kin_loop *loop)
 		first->release(first);
 	}
 	kin_watch_free(loop->timer_watch);
+	/* Then whatever the owner left registered; the fds are still open, so
+	 * each goes the ordinary way. */
+	while (loop->timers.next != &loop->timers)
+		kin_timer_free(KIN__CONTAINER_OF(loop->timers.next, kin_timer, all));
+	while (loop->watches.next != &loop->watches)
+		kin_watch_free(KIN__CONTAINER_OF(loop->watches.next, kin_watch, all));
 	release_dead_watches(loop);
 	kin__close(loop->timerfd);
 	kin__close(loop->epfd);
@@ -116,6 +126,10 @@ int kin__watch_new(kin_loop *loop, int fd, bool internal, kin_watch_cb cb, void 
 	w->internal = internal;
 	w->cb = cb;
 	w->userdata = userdata;
+	/* Procs add their watches from spawning threads. */
+	pthread_mutex_lock(&loop->lock);
+	kin__list_add(&loop->watches, &w->all);
+	pthread_mutex_unlock(&loop->lock);
 	*ret = w;
 	return 0;
 }
@@ -167,6 +181,9 @@ void kin_watch_free(kin_watch *w)
 		atomic_fetch_sub(&w->loop->active, 1);
 	w->events = 0;
 	w->in_epoll = false;
+	pthread_mutex_lock(&w->loop->lock);
+	kin__list_del(&w->all);
+	pthread_mutex_unlock(&w->loop->lock);
 	if (w->loop->dispatching) {
 		/* An event for it may still sit later in this epoll batch. */
 		w->dead = true;

@@ -91,6 +91,10 @@ int kin_timer_new(kin_loop *loop, kin_timer_cb cb, void *userdata, kin_timer **r
 	t->cb = cb;
 	t->userdata = userdata;
 	t->heap_index = SIZE_MAX;
+	/* Procs make their timers from spawning threads. */
+	pthread_mutex_lock(&loop->lock);
+	kin__list_add(&loop->timers, &t->all);
+	pthread_mutex_unlock(&loop->lock);
 	*ret = t;
 	return 0;
 }
@@ -144,7 +148,12 @@ void kin_timer_stop(kin_timer *t)
 
 void kin_timer_free(kin_timer *t)
 {
+	if (!t)
+		return;
 	kin_timer_stop(t);
+	pthread_mutex_lock(&t->loop->lock);
+	kin__list_del(&t->all);
+	pthread_mutex_unlock(&t->loop->lock);
 	free(t);
 }
 

@@ -80,12 +80,19 @@ KIN__CHILD_SIDE static void set_credentials(const kin__plan *plan)
 		kin__child_fail(plan, KIN_STEP_CREDENTIALS, errno);
 }
 
+/* The raw syscall, because glibc's sigaction refuses its two internal
+ * signals (32 and 33). Those are not harmless to skip: glibc's posix_spawn
+ * sets them to SIG_IGN in the programs it starts, an ignored signal stays
+ * ignored across exec, so an owner started that way would pass them on to
+ * every child. An all-zero kernel sigaction means SIG_DFL with no flags on
+ * every architecture, whatever the struct's layout; the buffer is larger
+ * than any of them. */
 KIN__CHILD_SIDE static void reset_signals(void)
 {
-	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	unsigned long dfl[8] = {0};
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			(void)sigaction(sig, &dfl, NULL); /* glibc's own signals refuse: fine */
+			(void)syscall(SYS_rt_sigaction, sig, dfl, NULL, (size_t)(NSIG - 1) / 8);
 	sigset_t none;
 	sigemptyset(&none);
 	(void)sigprocmask(SIG_SETMASK, &none, NULL);

@@ -46,6 +46,20 @@ static size_t env_find(char **env, size_t n, const char *name, size_t len)
 	return n;
 }
 
+/* A "NAME=VALUE" entry that execve would pass through as it is, but that
+ * no getenv could ever find, is refused rather than handed on. */
+static int check_assignments(const char *const *list, const char *what, kin_spawn_error *why)
+{
+	for (const char *const *s = list; s && *s; s++) {
+		if (!strchr(*s, '=') || (*s)[0] == '=') {
+			kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,
+					 "%s entry \"%s\" is not NAME=VALUE", what, *s);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int build_env(kin__plan *plan, const kin_spawn_opts *o, kin_spawn_error *why)
 {
 	const char *const *base = NULL;
@@ -58,13 +72,11 @@ static int build_env(kin__plan *plan, const kin_spawn_opts *o, kin_spawn_error *
 				 (int)o->env_mode);
 		return -EINVAL;
 	}
-	for (const char *const *s = o->env_set; s && *s; s++) {
-		if (!strchr(*s, '=') || (*s)[0] == '=') {
-			kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,
-					 "env_set entry \"%s\" is not NAME=VALUE", *s);
-			return -EINVAL;
-		}
-	}
+	int r = check_assignments(o->env_mode == KIN_ENV_LIST ? o->env : NULL, "env", why);
+	if (r == 0)
+		r = check_assignments(o->env_set, "env_set", why);
+	if (r < 0)
+		return r;
 	for (const char *const *s = o->env_unset; s && *s; s++) {
 		if (!**s || strchr(*s, '=')) {
 			kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,

@@ -8,12 +8,40 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int pidfd_signal(int pidfd, int sig, siginfo_t *info)
+/* Signals through the pidfd, so a recycled pid is never hit. Called with
+ * p->lock held. Where pidfd_send_signal is missing (valgrind, some seccomp
+ * profiles), a child of ours falls back to its pid: it is unreaped while we
+ * hold the lock, so the pid cannot have been reused. A detached child is
+ * not ours to hold that way, so it gets the error. */
+static int proc_signal(kin_proc *p, int sig, siginfo_t *info)
 {
-	return syscall(SYS_pidfd_send_signal, pidfd, sig, info, 0) < 0 ? -errno : 0;
+	if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, info, 0) == 0)
+		return 0;
+	if (errno != ENOSYS || (p->flags & KIN_SPAWN_DETACHED))
+		return -errno;
+	long r = info ? syscall(SYS_rt_sigqueueinfo, p->pid, sig, info) : kill(p->pid, sig);
+	return r < 0 ? -errno : 0;
+}
+
+/* Sets kill_at and points kill_fd at it; called with proc->lock held.
+ * Re-arming or disarming a timerfd also clears a pending expiry, so a
+ * sleeper is never woken for a deadline that no longer holds. */
+static void set_kill_at(kin_proc *p, kin_time at)
+{
+	p->kill_at = at;
+	if (p->kill_fd < 0)
+		return;
+	struct itimerspec its = {0};
+	if (at != KIN_FOREVER) {
+		kin_time t = at > 0 ? at : 1; /* all zero would disarm */
+		its.it_value.tv_sec = t / KIN_SEC;
+		its.it_value.tv_nsec = t % KIN_SEC;
+	}
+	(void)timerfd_settime(p->kill_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
 /* Called with proc->lock held. Returns true once the proc has ended. */
@@ -61,7 +89,7 @@ static bool reap_locked(kin_proc *p, bool block)
 		kin__close_p(&p->report_fd);
 	}
 	p->ended = true;
-	p->kill_at = KIN_FOREVER;
+	set_kill_at(p, KIN_FOREVER);
 	return true;
 }
 
@@ -75,6 +103,9 @@ static void deliver_exit(kin_proc *p)
 	kin_status st = p->status;
 	pthread_mutex_unlock(&p->lock);
 	if (ended) {
+		/* A pending SIGKILL escalation has nothing left to do, and an
+		 * armed timer would keep kin_loop_run going until it fired. */
+		kin_timer_stop(p->timer);
 		kin_watch_set(p->pid_watch, 0);
 		if (p->exit_counted) {
 			p->exit_counted = false;
@@ -103,8 +134,8 @@ static void on_timer(kin_timer *t, void *userdata)
 	kin_proc *p = userdata;
 	pthread_mutex_lock(&p->lock);
 	if (!p->ended && p->kill_at <= kin_now()) {
-		p->kill_at = KIN_FOREVER;
-		(void)pidfd_signal(p->pidfd, SIGKILL, NULL);
+		set_kill_at(p, KIN_FOREVER);
+		(void)proc_signal(p, SIGKILL, NULL);
 	}
 	pthread_mutex_unlock(&p->lock);
 	deliver_exit(p);
@@ -127,6 +158,7 @@ int kin__proc_new(kin_loop *loop, const kin_spawn_opts *o, pid_t pid, int pidfd,
 	p->report_fd = report_fd;
 	p->flags = o->flags;
 	p->kill_at = KIN_FOREVER;
+	p->kill_fd = -1;
 	p->link.release = release;
 	pthread_mutex_init(&p->lock, NULL);
 	int r = kin__watch_new(loop, pidfd, true, on_pidfd, p, &p->pid_watch);
@@ -199,20 +231,30 @@ int kin_proc_wait(kin_proc *p, kin_time deadline, kin_status *status)
 		bool ended = reap_locked(p, false);
 		if (ended && status)
 			*status = p->status;
-		kin_time kill_at = p->kill_at;
-		if (!ended && kill_at <= kin_now()) {
-			p->kill_at = kill_at = KIN_FOREVER;
-			(void)pidfd_signal(p->pidfd, SIGKILL, NULL);
+		if (!ended && p->kill_at <= kin_now()) {
+			set_kill_at(p, KIN_FOREVER);
+			(void)proc_signal(p, SIGKILL, NULL);
 		}
+		if (!ended && p->kill_fd < 0 && kin_now() < deadline) {
+			/* Without it (out of fds) we still wake for a kill_at known
+			 * now, only not for one set while we sleep. */
+			p->kill_fd = kin__fd_above_stdio(
+				timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK));
+			set_kill_at(p, p->kill_at);
+		}
+		kin_time kill_at = p->kill_at;
+		int kill_fd = p->kill_fd;
 		pthread_mutex_unlock(&p->lock);
 		if (ended)
 			return 0;
 		kin_time wake = kill_at < deadline ? kill_at : deadline;
-		int r = kin__poll_fd(p->pidfd, POLLIN, wake);
-		if (r == -ETIMEDOUT && wake == deadline && kin_now() >= deadline)
+		struct pollfd pf[2] = {{.fd = p->pidfd, .events = POLLIN},
+				       {.fd = kill_fd, .events = POLLIN}};
+		int n = poll(pf, kill_fd >= 0 ? 2 : 1, kin__timeout_ms(wake));
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n == 0 && wake == deadline && kin_now() >= deadline)
 			return -ETIMEDOUT;
-		if (r < 0 && r != -ETIMEDOUT)
-			return r;
 	}
 }
 
@@ -223,7 +265,7 @@ int kin_proc_kill(kin_proc *p, int sig)
 	pthread_mutex_lock(&p->lock);
 	/* Holding the lock keeps the child unreaped, so its pid (and group)
 	 * cannot be recycled under us. */
-	int r = p->ended ? -ESRCH : pidfd_signal(p->pidfd, sig, NULL);
+	int r = p->ended ? -ESRCH : proc_signal(p, sig, NULL);
 	pthread_mutex_unlock(&p->lock);
 	return r;
 }
@@ -248,7 +290,7 @@ int kin_proc_kill_group(kin_proc *p, int sig)
 		info.si_pid = getpid();
 		info.si_uid = getuid();
 		info.si_value.sival_int = KIN__SIGNAL_TO_GROUP;
-		r = pidfd_signal(p->pidfd, sig, sig == SIGKILL ? NULL : &info);
+		r = proc_signal(p, sig, sig == SIGKILL ? NULL : &info);
 	} else {
 		/* Safe: the leader is unreaped (we hold the lock), so its pgid is
 		 * still taken and names the same group. */
@@ -264,10 +306,16 @@ int kin_proc_terminate(kin_proc *p, int64_t grace_ns)
 	if (r < 0)
 		return r;
 	kin_time at = kin_after(grace_ns);
+	/* Under the lock, so the timer is never armed after the loop has
+	 * seen the child end (and stopped it): it would then hold the loop
+	 * for the whole grace period. */
 	pthread_mutex_lock(&p->lock);
-	p->kill_at = at;
+	if (!p->ended) {
+		set_kill_at(p, at);
+		r = kin_timer_start(p->timer, at, 0);
+	}
 	pthread_mutex_unlock(&p->lock);
-	return kin_timer_start(p->timer, at, 0);
+	return r;
 }
 
 int kin_proc_on_exit(kin_proc *p, kin_exit_cb cb, void *userdata)
@@ -300,7 +348,7 @@ void kin_proc_free(kin_proc *p)
 	pthread_mutex_unlock(&p->loop->lock);
 	pthread_mutex_lock(&p->lock);
 	if (!p->ended && !(p->flags & KIN_SPAWN_DETACHED)) {
-		(void)pidfd_signal(p->pidfd, SIGKILL, NULL);
+		(void)proc_signal(p, SIGKILL, NULL);
 		reap_locked(p, true);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -312,6 +360,7 @@ void kin_proc_free(kin_proc *p)
 	kin_timer_free(p->timer);
 	kin__close(p->pidfd);
 	kin__close(p->report_fd);
+	kin__close(p->kill_fd);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }

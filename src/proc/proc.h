@@ -111,6 +111,11 @@ struct kin_proc {
 	bool ended;
 	kin_status status;
 	kin_time kill_at; /* pending SIGKILL of kin_proc_terminate */
+	/* A timerfd armed for kill_at, which blocking waits poll besides the
+	 * pidfd: a terminate from another thread moves kill_at after a wait
+	 * has gone to sleep, and this is how the sleeper hears of it. Made by
+	 * the first wait that blocks; -1 until then. */
+	int kill_fd;
 
 	kin_watch *pid_watch; /* loop thread only */
 	bool exit_counted;    /* on_exit keeps the loop alive */
