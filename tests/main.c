@@ -77,7 +77,7 @@ void test_assert_no_children(const char *file, int line)
 	}
 }
 
-static char proc_state(pid_t pid)
+char test_proc_state(pid_t pid)
 {
 	char path[64], buf[512];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -93,12 +93,12 @@ static char proc_state(pid_t pid)
 
 bool test_pid_exists(pid_t pid)
 {
-	return proc_state(pid) != 0;
+	return test_proc_state(pid) != 0;
 }
 
 bool test_pid_alive(pid_t pid)
 {
-	char s = proc_state(pid);
+	char s = test_proc_state(pid);
 	return s != 0 && s != 'Z' && s != 'X';
 }
 

@@ -556,3 +556,67 @@ TEST(owner_death_spares_detached_child)
 	kin_loop_free(loop);
 	ASSERT_NO_CHILDREN();
 }
+
+/* A group member that reports SIGUSR1 on stdout and exits 0. */
+static volatile sig_atomic_t got_usr1;
+static void on_usr1(int sig)
+{
+	(void)sig;
+	got_usr1 = 1;
+}
+
+HELPER(usr1_reporter)
+{
+	(void)argc;
+	(void)argv;
+	struct sigaction sa = {.sa_handler = on_usr1};
+	sigaction(SIGUSR1, &sa, NULL);
+	printf("ready\n");
+	fflush(stdout);
+	for (int i = 0; i < 2000 && !got_usr1; i++)
+		usleep(10000);
+	printf(got_usr1 ? "got\n" : "never\n");
+	return got_usr1 ? 0 : 1;
+}
+
+static bool init_stopped(void *arg)
+{
+	return test_proc_state(kin_proc_pid(arg)) == 'T';
+}
+
+/* In tree mode a group kill is a request to the namespace's init. Sent
+ * right behind a plain kill of the same signal, it must not be merged into
+ * it (standard signals do not queue) and lost. */
+TEST(tree_group_kill_is_not_merged_with_a_pending_signal)
+{
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	char script[512];
+	snprintf(script, sizeof(script),
+		 "trap '' USR1; '%s' helper usr1_reporter & wait $!; exit $?", test_self());
+	const char *argv[] = {"sh", "-c", script, NULL};
+	kin_spawn_opts o = KIN_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	o.flags = KIN_SPAWN_TREE | KIN_SPAWN_NEW_PGROUP;
+	o.stdio[1].kind = KIN_STDIO_PIPE;
+	kin_proc *p = spawn_opts(loop, &o);
+	char line[64];
+	test_read_line(kin_proc_stdout(p), line, sizeof(line));
+	ASSERT_STR_EQ(line, "ready");
+	/* Stop the init (a stop from outside reaches a namespace's init) so
+	 * both signals are certainly pending at once, then let it go. */
+	ASSERT_OK(kin_proc_kill(p, SIGSTOP));
+	ASSERT(test_wait_until(init_stopped, p, 10000));
+	ASSERT_OK(kin_proc_kill(p, SIGUSR1)); /* the shell ignores it */
+	ASSERT_OK(kin_proc_kill_group(p, SIGUSR1));
+	ASSERT_OK(kin_proc_kill(p, SIGCONT));
+	test_read_line(kin_proc_stdout(p), line, sizeof(line));
+	ASSERT_STR_EQ(line, "got");
+	kin_status st;
+	ASSERT_OK(kin_proc_wait(p, kin_after(10 * KIN_SEC), &st));
+	ASSERT_EQ(st.kind, KIN_EXITED);
+	ASSERT_EQ(st.code, 0);
+	kin_proc_free(p);
+	kin_loop_free(loop);
+	ASSERT_NO_CHILDREN();
+}

@@ -280,17 +280,19 @@ int kin_proc_kill_group(kin_proc *p, int sig)
 	int r;
 	if (p->ended) {
 		r = -ESRCH;
-	} else if (p->flags & KIN_SPAWN_TREE) {
-		/* The group lives inside the namespace; ask its init. SIGKILL to
-		 * the init takes the whole namespace anyway. */
+	} else if ((p->flags & KIN_SPAWN_TREE) && sig != 0 && sig != SIGKILL) {
+		/* The group lives inside the namespace; ask its init. (SIGKILL to
+		 * the init takes the whole namespace anyway.) */
 		siginfo_t info;
 		memset(&info, 0, sizeof(info));
-		info.si_signo = sig;
+		info.si_signo = KIN__GROUP_REQUEST_SIGNAL;
 		info.si_code = SI_QUEUE;
 		info.si_pid = getpid();
 		info.si_uid = getuid();
-		info.si_value.sival_int = KIN__SIGNAL_TO_GROUP;
-		r = proc_signal(p, sig, sig == SIGKILL ? NULL : &info);
+		info.si_value.sival_int = KIN__GROUP_REQUEST_TAG | sig;
+		r = proc_signal(p, KIN__GROUP_REQUEST_SIGNAL, &info);
+	} else if (p->flags & KIN_SPAWN_TREE) {
+		r = proc_signal(p, sig, NULL);
 	} else {
 		/* Safe: the leader is unreaped (we hold the lock), so its pgid is
 		 * still taken and names the same group. */

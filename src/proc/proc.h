@@ -21,8 +21,12 @@ typedef struct kin__child_failure {
 	int32_t err;  /* positive errno */
 } kin__child_failure;
 
-/* sigqueue payload asking a tree-mode init to signal the whole group. */
-#define KIN__SIGNAL_TO_GROUP 0x6b696e67 /* "king" */
+/* A tree-mode init takes "signal the program's whole group with N" as this
+ * real-time signal, queued with TAG|N as its payload. Real-time signals
+ * queue, so such a request is never merged into a pending standard signal
+ * of the same number (a Ctrl-C already on its way, say) and lost. */
+#define KIN__GROUP_REQUEST_SIGNAL (NSIG - 1) /* SIGRTMAX as the kernel counts */
+#define KIN__GROUP_REQUEST_TAG 0x6b696e00    /* "kin\0" */
 
 /* One fd the child should end up with: `from` (an owner fd, or -1 to leave
  * `to` closed) becomes child fd `to`. */

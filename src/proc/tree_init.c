@@ -46,14 +46,28 @@ KIN__CHILD_SIDE static _Noreturn void finish(const kin__plan *plan, int status, 
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
-KIN__CHILD_SIDE static void forward(pid_t main_pid, const struct signalfd_siginfo *si)
+KIN__CHILD_SIDE static void forward(const kin__plan *plan, pid_t main_pid,
+				    const struct signalfd_siginfo *si)
 {
+	int sig = (int)si->ssi_signo;
 	pid_t target = main_pid;
-	if (si->ssi_code == SI_QUEUE && si->ssi_int == KIN__SIGNAL_TO_GROUP)
-		target = -main_pid;
-	else if (si->ssi_code == SI_KERNEL && getpgid(main_pid) == getpgrp())
-		return; /* a terminal signalled our whole group: it has it already */
-	(void)kill(target, (int)si->ssi_signo);
+	bool leads_group = plan->flags & (KIN_SPAWN_NEW_PGROUP | KIN_SPAWN_NEW_SESSION);
+	if (sig == KIN__GROUP_REQUEST_SIGNAL && si->ssi_code == SI_QUEUE &&
+	    (si->ssi_int & ~0xff) == KIN__GROUP_REQUEST_TAG) {
+		/* kin_proc_kill_group: the payload names the signal. */
+		(void)kill(-main_pid, si->ssi_int & 0xff);
+		return;
+	}
+	if (si->ssi_code == SI_KERNEL) {
+		/* A terminal signalled its foreground group. If the program is in
+		 * ours, it has the signal already; if it leads a group of its
+		 * own, pass it to that whole group, as the terminal would. */
+		if (getpgid(main_pid) == getpgrp())
+			return;
+		if (leads_group)
+			target = -main_pid;
+	}
+	(void)kill(target, sig);
 }
 
 KIN__CHILD_SIDE _Noreturn void kin__tree_init(kin__plan *plan)
@@ -94,7 +108,7 @@ KIN__CHILD_SIDE _Noreturn void kin__tree_init(kin__plan *plan)
 		if (!(pf[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo != SIGCHLD) {
-			forward((pid_t)main_pid, &si);
+			forward(plan, (pid_t)main_pid, &si);
 			continue;
 		}
 		/* Reap everything: orphans re-parent to us. */
