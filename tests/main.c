@@ -394,3 +394,30 @@ long test_rss_kib(void)
 	fclose(f);
 	return kib;
 }
+
+bool test_same_spawn_opts(const kin_spawn_opts *a, const kin_spawn_opts *b)
+{
+	for (int i = 0; i < 3; i++)
+		if (a->stdio[i].kind != b->stdio[i].kind || a->stdio[i].fd != b->stdio[i].fd)
+			return false;
+	return a->argv == b->argv && a->argv0 == b->argv0 && a->cwd == b->cwd &&
+	       a->env_mode == b->env_mode && a->env == b->env && a->env_set == b->env_set &&
+	       a->env_unset == b->env_unset && a->fds == b->fds && a->nfds == b->nfds &&
+	       a->flags == b->flags && a->umask == b->umask && a->uid == b->uid && a->gid == b->gid &&
+	       a->rlimits == b->rlimits && a->nrlimits == b->nrlimits && a->pipe_size == b->pipe_size;
+}
+
+static bool same_io(const kin_io *a, const kin_io *b)
+{
+	return a->kind == b->kind && a->buf == b->buf && a->len == b->len && a->filled == b->filled &&
+	       a->fd == b->fd && a->input == b->input && a->output == b->output &&
+	       a->userdata == b->userdata;
+}
+
+bool test_same_run_opts(const kin_run_opts *a, const kin_run_opts *b)
+{
+	return same_io(&a->in, &b->in) && same_io(&a->out, &b->out) && same_io(&a->err, &b->err) &&
+	       a->merge_stderr == b->merge_stderr && a->deadline == b->deadline &&
+	       a->timeout_signal == b->timeout_signal && a->kill_after_ns == b->kill_after_ns &&
+	       a->buffer_size == b->buffer_size;
+}

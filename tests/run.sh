@@ -68,14 +68,11 @@ done
 
 # valgrind over the tests that spawn, where it sees what the sanitizers may
 # not (uninitialised reads across the clone boundary, fd and heap leaks).
-valgrind_one() {
-	valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-		--track-fds=no "$release/kin-test" "$1"
-}
 if command -v valgrind >/dev/null; then
 	echo "== valgrind"
 	while read -r name; do
-		check "valgrind $name" timeout 300 valgrind_one "$name"
+		check "valgrind $name" timeout 300 valgrind -q --error-exitcode=99 --leak-check=full \
+			--errors-for-leak-kinds=definite "$release/kin-test" "$name"
 	done < <("$release/kin-test" --list | grep -E "^($(paste -sd'|' tests/valgrind.list))")
 fi
 

@@ -151,8 +151,8 @@ TEST(run_buffer_roundtrip_through_cat)
 	ASSERT_EQ(res.bytes_err, 0);
 	ASSERT(!res.timed_out && !res.out_truncated);
 	/* The caller's structs are copied, never changed. */
-	ASSERT(memcmp(&o, &o_copy, sizeof(o)) == 0);
-	ASSERT(memcmp(&r, &r_copy, sizeof(r)) == 0);
+	ASSERT(test_same_spawn_opts(&o, &o_copy));
+	ASSERT(test_same_run_opts(&r, &r_copy));
 	finish(loop, fds);
 }
 

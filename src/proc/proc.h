@@ -25,7 +25,7 @@ typedef struct kin__child_failure {
  * real-time signal, queued with TAG|N as its payload. Real-time signals
  * queue, so such a request is never merged into a pending standard signal
  * of the same number (a Ctrl-C already on its way, say) and lost. */
-#define KIN__GROUP_REQUEST_SIGNAL (NSIG - 1) /* SIGRTMAX as the kernel counts */
+#define KIN__GROUP_REQUEST_SIGNAL (NSIG - 2) /* SIGRTMAX-1: valgrind keeps SIGRTMAX */
 #define KIN__GROUP_REQUEST_TAG 0x6b696e00    /* "kin\0" */
 
 /* One fd the child should end up with: `from` (an owner fd, or -1 to leave
