@@ -6,16 +6,13 @@
  * program and everything it started with it. All process work goes through
  * libkin; this file only turns the command line into kin calls and statuses
  * into exit codes and messages. */
-#include "cli.h"
-#include "parse.h"
+#include "run.h"
 
 #include "kin.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -28,23 +25,6 @@
  * the program too when it shares kin's process group. */
 static const int forwarded_signals[] = {SIGHUP,  SIGINT,  SIGQUIT,  SIGTERM,
 					SIGUSR1, SIGUSR2, SIGWINCH, SIGCONT};
-
-static const char *const stdio_names[3] = {"--stdin", "--stdout", "--stderr"};
-
-typedef struct run_config {
-	int64_t timeout_ns; /* 0: no timeout */
-	int timeout_signal;
-	int64_t kill_after_ns; /* 0: send only timeout_signal, never SIGKILL */
-	const char *cwd;
-	bool clearenv;
-	const char **env_set; /* NULL-terminated, in command-line order */
-	size_t nset;
-	const char **env_unset;
-	size_t nunset;
-	const char *stdio_path[3]; /* NULL inherits; "null" is /dev/null */
-	bool verbose, group, tree, new_session;
-	char **argv; /* the program and its arguments */
-} run_config;
 
 /* The timeout's states: each timer expiry moves one step right. */
 typedef enum timeout_phase {
@@ -69,249 +49,6 @@ typedef struct run_state {
 	bool shares_our_group;
 } run_state;
 
-enum {
-	OPT_TIMEOUT = 256,
-	OPT_SIGNAL,
-	OPT_KILL_AFTER,
-	OPT_CWD,
-	OPT_ENV,
-	OPT_UNSET,
-	OPT_CLEARENV,
-	OPT_STDIN,
-	OPT_STDOUT,
-	OPT_STDERR,
-	OPT_GROUP,
-	OPT_NO_TREE,
-	OPT_NEW_SESSION,
-	OPT_VERSION,
-};
-
-static const struct option long_options[] = {
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"signal", required_argument, NULL, OPT_SIGNAL},
-	{"kill-after", required_argument, NULL, OPT_KILL_AFTER},
-	{"cwd", required_argument, NULL, OPT_CWD},
-	{"env", required_argument, NULL, OPT_ENV},
-	{"unset", required_argument, NULL, OPT_UNSET},
-	{"clearenv", no_argument, NULL, OPT_CLEARENV},
-	{"stdin", required_argument, NULL, OPT_STDIN},
-	{"stdout", required_argument, NULL, OPT_STDOUT},
-	{"stderr", required_argument, NULL, OPT_STDERR},
-	{"group", no_argument, NULL, OPT_GROUP},
-	{"no-tree", no_argument, NULL, OPT_NO_TREE},
-	{"new-session", no_argument, NULL, OPT_NEW_SESSION},
-	{"verbose", no_argument, NULL, 'v'},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{NULL, 0, NULL, 0},
-};
-
-void cli_run_usage(FILE *f)
-{
-	fprintf(f,
-		"usage: kin run [OPTIONS] [--] PROGRAM [ARG...]\n"
-		"\n"
-		"Runs PROGRAM, forwards HUP INT QUIT TERM USR1 USR2 WINCH CONT to it, and\n"
-		"exits with its status. By default PROGRAM and all its descendants run in\n"
-		"a new PID namespace, so nothing outlives kin, even if kin is SIGKILLed.\n"
-		"\n"
-		"Options:\n"
-		"  --timeout DUR      send the timeout signal after DUR, then exit 124\n"
-		"  --signal SIG       the timeout signal: TERM (default), SIGINT, 9, ...\n"
-		"  --kill-after DUR   also send KILL if still running DUR after that\n"
-		"  --cwd DIR          run in DIR\n"
-		"  --env NAME=VALUE   set a variable (repeatable)\n"
-		"  --unset NAME       remove a variable (repeatable)\n"
-		"  --clearenv         start from an empty environment\n"
-		"  --stdin FILE       read stdin from FILE, or 'null' for /dev/null\n"
-		"  --stdout FILE      write stdout to FILE (truncated), or 'null'\n"
-		"  --stderr FILE      write stderr to FILE (truncated), or 'null'\n"
-		"  --group            run in a new process group; signals go to the group\n"
-		"  --new-session      run in a new session (setsid)\n"
-		"  --no-tree          no PID namespace; descendants may outlive kin\n"
-		"  -v, --verbose      report how the program ended on stderr\n"
-		"  -h, --help         show this help\n"
-		"      --version      show kin's version\n"
-		"\n"
-		"DUR is seconds, with optional fraction and unit s or ms: 10, 1.5s, 500ms.\n"
-		"A DUR of 0 turns the timeout (or the kill-after) off.\n"
-		"\n"
-		"Exit status: PROGRAM's own; 128+N if signal N killed it; 124 timed out;\n"
-		"125 kin failed (bad option, bad --cwd, ...); 126 cannot execute; 127 not found.\n");
-}
-
-__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("kin run: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-	return CLI_EXIT_FAILURE;
-}
-
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fputs("kin run: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputs("; try 'kin run --help'\n", stderr);
-	va_end(ap);
-	return CLI_EXIT_FAILURE;
-}
-
-static const char *option_name(int val)
-{
-	for (const struct option *o = long_options; o->name; o++)
-		if (o->val == val)
-			return o->name;
-	return "?";
-}
-
-/* getopt_long said '?'. Tell apart the ways an option can be wrong, since
- * its own messages are off (opterr = 0) to keep to one line. */
-static int bad_option(int argc, char **argv)
-{
-	if (optopt > 0 && optopt < 256 && optopt != 'h' && optopt != 'v')
-		return usage_error("unknown option '-%c'", optopt);
-	const char *arg = optind - 1 < argc ? argv[optind - 1] : "";
-	if (strncmp(arg, "--", 2) != 0)
-		return usage_error("unknown option '%s'", arg);
-	const char *name = arg + 2;
-	size_t len = strcspn(name, "=");
-	const struct option *match = NULL;
-	int nmatch = 0;
-	for (const struct option *o = long_options; o->name; o++) {
-		if (strncmp(o->name, name, len) != 0)
-			continue;
-		if (strlen(o->name) == len) {
-			match = o;
-			nmatch = 1;
-			break;
-		}
-		match = o;
-		nmatch++;
-	}
-	if (nmatch > 1)
-		return usage_error("ambiguous option '--%.*s'", (int)len, name);
-	if (nmatch == 1 && name[len] == '=' && match->has_arg == no_argument)
-		return usage_error("option '--%s' takes no value", match->name);
-	return usage_error("unknown option '%s'", arg);
-}
-
-static int parse_duration_option(const char *opt, const char *text, int64_t *ns)
-{
-	int r = cli_parse_duration(text, ns);
-	if (r == -ERANGE)
-		return fail("%s: duration \"%s\" is too large", opt, text);
-	if (r < 0)
-		return fail("%s: invalid duration \"%s\" (use e.g. 10, 1.5s, 500ms)", opt, text);
-	return 0;
-}
-
-/* Removes `name` from a NULL-terminated list of names, in place. */
-static void drop_name(const char **list, size_t *n, const char *name)
-{
-	size_t out = 0;
-	for (size_t i = 0; i < *n; i++)
-		if (strcmp(list[i], name) != 0)
-			list[out++] = list[i];
-	*n = out;
-	list[out] = NULL;
-}
-
-/* Returns -1 to go on, or the exit status kin should end with now. */
-static int parse_args(int argc, char **argv, run_config *cfg)
-{
-	opterr = 0;
-	optind = 1;
-	int c;
-	/* '+': stop at the first non-option, so PROGRAM's own options are its
-	 * own. ':': report a missing value as ':' rather than '?'. */
-	while ((c = getopt_long(argc, argv, "+:hv", long_options, NULL)) != -1) {
-		switch (c) {
-		case OPT_TIMEOUT:
-			if (parse_duration_option("--timeout", optarg, &cfg->timeout_ns) != 0)
-				return CLI_EXIT_FAILURE;
-			break;
-		case OPT_KILL_AFTER:
-			if (parse_duration_option("--kill-after", optarg, &cfg->kill_after_ns) != 0)
-				return CLI_EXIT_FAILURE;
-			break;
-		case OPT_SIGNAL:
-			if (cli_parse_signal(optarg, &cfg->timeout_signal) < 0)
-				return fail("--signal: unknown signal \"%s\" (use e.g. TERM, SIGINT, 9)",
-					    optarg);
-			break;
-		case OPT_CWD:
-			if (!*optarg)
-				return fail("--cwd: the directory name is empty");
-			cfg->cwd = optarg;
-			break;
-		case OPT_ENV: {
-			if (!cli_env_assignment_ok(optarg))
-				return fail("--env: \"%s\" is not NAME=VALUE", optarg);
-			/* A later --env wins over an earlier --unset of the same name;
-			 * the library applies every unset after every set. */
-			char name[256];
-			size_t len = strcspn(optarg, "=");
-			if (len < sizeof(name)) {
-				memcpy(name, optarg, len);
-				name[len] = '\0';
-				drop_name(cfg->env_unset, &cfg->nunset, name);
-			}
-			cfg->env_set[cfg->nset++] = optarg;
-			break;
-		}
-		case OPT_UNSET:
-			if (!cli_env_name_ok(optarg))
-				return fail("--unset: \"%s\" is not a variable name", optarg);
-			cfg->env_unset[cfg->nunset++] = optarg;
-			break;
-		case OPT_CLEARENV:
-			cfg->clearenv = true;
-			break;
-		case OPT_STDIN:
-		case OPT_STDOUT:
-		case OPT_STDERR:
-			if (!*optarg)
-				return fail("%s: the file name is empty", stdio_names[c - OPT_STDIN]);
-			cfg->stdio_path[c - OPT_STDIN] = optarg;
-			break;
-		case OPT_GROUP:
-			cfg->group = true;
-			break;
-		case OPT_NO_TREE:
-			cfg->tree = false;
-			break;
-		case OPT_NEW_SESSION:
-			cfg->new_session = true;
-			break;
-		case 'v':
-			cfg->verbose = true;
-			break;
-		case 'h':
-			cli_run_usage(stdout);
-			return 0;
-		case OPT_VERSION:
-			printf("kin %s\n", kin_version());
-			return 0;
-		case ':':
-			if (optopt >= 256)
-				return usage_error("option '--%s' needs a value", option_name(optopt));
-			return usage_error("option '-%c' needs a value", optopt);
-		default:
-			return bad_option(argc, argv);
-		}
-	}
-	if (optind >= argc)
-		return usage_error("missing PROGRAM to run");
-	cfg->argv = argv + optind;
-	return -1;
-}
-
 /* Opens what --stdin/--stdout/--stderr name. The files are opened by kin,
  * relative to kin's own directory, the way a shell redirection would be. */
 static int open_stdio(const run_config *cfg, kin_spawn_opts *o, int fds[3])
@@ -333,7 +70,7 @@ static int open_stdio(const run_config *cfg, kin_spawn_opts *o, int fds[3])
 		int fd = i == 0 ? open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
 				: open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
 		if (fd < 0)
-			return fail("%s: cannot open \"%s\": %s", stdio_names[i], path,
+			return run_fail("%s: cannot open \"%s\": %s", run_stdio_names[i], path,
 				    kin_strerror(-errno));
 		if (fd < 3) {
 			/* kin's own stdio was closed. Keep the file clear of 0..2 so
@@ -342,7 +79,7 @@ static int open_stdio(const run_config *cfg, kin_spawn_opts *o, int fds[3])
 			int err = errno;
 			close(fd);
 			if (high < 0)
-				return fail("%s: %s", stdio_names[i], kin_strerror(-err));
+				return run_fail("%s: %s", run_stdio_names[i], kin_strerror(-err));
 			fd = high;
 		}
 		fds[i] = fd;
@@ -396,14 +133,14 @@ static int report_spawn_failure(const run_config *cfg, int r, const kin_spawn_er
 	case KIN_STEP_CWD:
 		/* The directory, not the program, is what is wrong: kin's own
 		 * failure, 125, not env(1)'s 127 for a missing program. */
-		return fail("--cwd: cannot change directory to \"%s\": %s", cfg->cwd,
+		return run_fail("--cwd: cannot change directory to \"%s\": %s", cfg->cwd,
 			    kin_strerror(r));
 	case KIN_STEP_CLONE:
 		if (cfg->tree)
-			return fail("%s; --no-tree runs without it", why->message);
-		return fail("%s: %s", prog, why->message);
+			return run_fail("%s; --no-tree runs without it", why->message);
+		return run_fail("%s: %s", prog, why->message);
 	default:
-		return fail("%s: cannot start: %s", prog,
+		return run_fail("%s: cannot start: %s", prog,
 			    why->message[0] ? why->message : kin_strerror(r));
 	}
 }
@@ -511,7 +248,7 @@ static int supervise(const run_config *cfg, kin_loop *loop, kin_spawn_opts *o, i
 	if (r == 0)
 		r = kin_proc_on_exit(st.proc, on_child_exit, &st);
 	if (r < 0) {
-		fail("%s: cannot supervise: %s", cfg->argv[0], kin_strerror(r));
+		run_fail("%s: cannot supervise: %s", cfg->argv[0], kin_strerror(r));
 		goto out; /* kin_proc_free kills and reaps it */
 	}
 
@@ -523,11 +260,11 @@ static int supervise(const run_config *cfg, kin_loop *loop, kin_spawn_opts *o, i
 	if (!st.ended) {
 		/* The loop failed; at least wait for the program, unsupervised. */
 		if (r < 0)
-			fail("event loop failed: %s; waiting for %s without forwarding signals",
+			run_fail("event loop failed: %s; waiting for %s without forwarding signals",
 			     kin_strerror(r), cfg->argv[0]);
 		r = kin_proc_wait(st.proc, KIN_FOREVER, &st.status);
 		if (r < 0) {
-			fail("%s: cannot wait: %s", cfg->argv[0], kin_strerror(r));
+			run_fail("%s: cannot wait: %s", cfg->argv[0], kin_strerror(r));
 			goto out;
 		}
 	}
@@ -543,7 +280,7 @@ static int supervise(const run_config *cfg, kin_loop *loop, kin_spawn_opts *o, i
 	else
 		code = kin_status_shell_code(&st.status);
 	if (code < 0)
-		code = fail("%s: ended, but its status is unknown", cfg->argv[0]);
+		code = run_fail("%s: ended, but its status is unknown", cfg->argv[0]);
 out:
 	kin_watch_free(sigwatch);
 	kin_timer_free(st.timer);
@@ -562,10 +299,10 @@ int cli_run(int argc, char **argv)
 	cfg.env_unset = calloc((size_t)argc + 1, sizeof(*cfg.env_unset));
 	int code = CLI_EXIT_FAILURE;
 	if (!cfg.env_set || !cfg.env_unset) {
-		fail("out of memory");
+		run_fail("out of memory");
 		goto out;
 	}
-	code = parse_args(argc, argv, &cfg);
+	code = run_parse_args(argc, argv, &cfg);
 	if (code >= 0)
 		goto out;
 	code = CLI_EXIT_FAILURE;
@@ -601,7 +338,7 @@ int cli_run(int argc, char **argv)
 		sigaddset(&set, SIGCHLD);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0 ||
 	    (sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-		fail("cannot set up signal forwarding: %s", kin_strerror(-errno));
+		run_fail("cannot set up signal forwarding: %s", kin_strerror(-errno));
 		goto out;
 	}
 	/* Only stderr messages are written; a closed reader must not kill kin
@@ -610,7 +347,7 @@ int cli_run(int argc, char **argv)
 
 	int r = kin_loop_new(&loop);
 	if (r < 0) {
-		fail("cannot create the event loop: %s", kin_strerror(r));
+		run_fail("cannot create the event loop: %s", kin_strerror(r));
 		goto out;
 	}
 	code = supervise(&cfg, loop, &o, sigfd);

@@ -1,0 +1,258 @@
+/* `kin run`'s command line: the options, their help text, and the one
+ * line of explanation a bad option gets. */
+#include "parse.h"
+#include "run.h"
+
+#include "kin.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *const run_stdio_names[3] = {"--stdin", "--stdout", "--stderr"};
+
+enum {
+	OPT_TIMEOUT = 256,
+	OPT_SIGNAL,
+	OPT_KILL_AFTER,
+	OPT_CWD,
+	OPT_ENV,
+	OPT_UNSET,
+	OPT_CLEARENV,
+	OPT_STDIN,
+	OPT_STDOUT,
+	OPT_STDERR,
+	OPT_GROUP,
+	OPT_NO_TREE,
+	OPT_NEW_SESSION,
+	OPT_VERSION,
+};
+
+static const struct option long_options[] = {
+	{"timeout", required_argument, NULL, OPT_TIMEOUT},
+	{"signal", required_argument, NULL, OPT_SIGNAL},
+	{"kill-after", required_argument, NULL, OPT_KILL_AFTER},
+	{"cwd", required_argument, NULL, OPT_CWD},
+	{"env", required_argument, NULL, OPT_ENV},
+	{"unset", required_argument, NULL, OPT_UNSET},
+	{"clearenv", no_argument, NULL, OPT_CLEARENV},
+	{"stdin", required_argument, NULL, OPT_STDIN},
+	{"stdout", required_argument, NULL, OPT_STDOUT},
+	{"stderr", required_argument, NULL, OPT_STDERR},
+	{"group", no_argument, NULL, OPT_GROUP},
+	{"no-tree", no_argument, NULL, OPT_NO_TREE},
+	{"new-session", no_argument, NULL, OPT_NEW_SESSION},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{NULL, 0, NULL, 0},
+};
+
+void cli_run_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kin run [OPTIONS] [--] PROGRAM [ARG...]\n"
+		"\n"
+		"Runs PROGRAM, forwards HUP INT QUIT TERM USR1 USR2 WINCH CONT to it, and\n"
+		"exits with its status. By default PROGRAM and all its descendants run in\n"
+		"a new PID namespace, so nothing outlives kin, even if kin is SIGKILLed.\n"
+		"\n"
+		"Options:\n"
+		"  --timeout DUR      send the timeout signal after DUR, then exit 124\n"
+		"  --signal SIG       the timeout signal: TERM (default), SIGINT, 9, ...\n"
+		"  --kill-after DUR   also send KILL if still running DUR after that\n"
+		"  --cwd DIR          run in DIR\n"
+		"  --env NAME=VALUE   set a variable (repeatable)\n"
+		"  --unset NAME       remove a variable (repeatable)\n"
+		"  --clearenv         start from an empty environment\n"
+		"  --stdin FILE       read stdin from FILE, or 'null' for /dev/null\n"
+		"  --stdout FILE      write stdout to FILE (truncated), or 'null'\n"
+		"  --stderr FILE      write stderr to FILE (truncated), or 'null'\n"
+		"  --group            run in a new process group; signals go to the group\n"
+		"  --new-session      run in a new session (setsid)\n"
+		"  --no-tree          no PID namespace; descendants may outlive kin\n"
+		"  -v, --verbose      report how the program ended on stderr\n"
+		"  -h, --help         show this help\n"
+		"      --version      show kin's version\n"
+		"\n"
+		"DUR is seconds, with optional fraction and unit s or ms: 10, 1.5s, 500ms.\n"
+		"A DUR of 0 turns the timeout (or the kill-after) off.\n"
+		"\n"
+		"Exit status: PROGRAM's own; 128+N if signal N killed it; 124 timed out;\n"
+		"125 kin failed (bad option, bad --cwd, ...); 126 cannot execute; 127 not found.\n");
+}
+
+int run_fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("kin run: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	return CLI_EXIT_FAILURE;
+}
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("kin run: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputs("; try 'kin run --help'\n", stderr);
+	va_end(ap);
+	return CLI_EXIT_FAILURE;
+}
+
+static const char *option_name(int val)
+{
+	for (const struct option *o = long_options; o->name; o++)
+		if (o->val == val)
+			return o->name;
+	return "?";
+}
+
+/* getopt_long said '?'. Tell apart the ways an option can be wrong, since
+ * its own messages are off (opterr = 0) to keep to one line. */
+static int bad_option(int argc, char **argv)
+{
+	if (optopt > 0 && optopt < 256 && optopt != 'h' && optopt != 'v')
+		return usage_error("unknown option '-%c'", optopt);
+	const char *arg = optind - 1 < argc ? argv[optind - 1] : "";
+	if (strncmp(arg, "--", 2) != 0)
+		return usage_error("unknown option '%s'", arg);
+	const char *name = arg + 2;
+	size_t len = strcspn(name, "=");
+	const struct option *match = NULL;
+	int nmatch = 0;
+	for (const struct option *o = long_options; o->name; o++) {
+		if (strncmp(o->name, name, len) != 0)
+			continue;
+		if (strlen(o->name) == len) {
+			match = o;
+			nmatch = 1;
+			break;
+		}
+		match = o;
+		nmatch++;
+	}
+	if (nmatch > 1)
+		return usage_error("ambiguous option '--%.*s'", (int)len, name);
+	if (nmatch == 1 && name[len] == '=' && match->has_arg == no_argument)
+		return usage_error("option '--%s' takes no value", match->name);
+	return usage_error("unknown option '%s'", arg);
+}
+
+static int parse_duration_option(const char *opt, const char *text, int64_t *ns)
+{
+	int r = cli_parse_duration(text, ns);
+	if (r == -ERANGE)
+		return run_fail("%s: duration \"%s\" is too large", opt, text);
+	if (r < 0)
+		return run_fail("%s: invalid duration \"%s\" (use e.g. 10, 1.5s, 500ms)", opt, text);
+	return 0;
+}
+
+/* Removes `name` from a NULL-terminated list of names, in place. */
+static void drop_name(const char **list, size_t *n, const char *name)
+{
+	size_t out = 0;
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(list[i], name) != 0)
+			list[out++] = list[i];
+	*n = out;
+	list[out] = NULL;
+}
+
+/* Returns -1 to go on, or the exit status kin should end with now. */
+int run_parse_args(int argc, char **argv, run_config *cfg)
+{
+	opterr = 0;
+	optind = 1;
+	int c;
+	/* '+': stop at the first non-option, so PROGRAM's own options are its
+	 * own. ':': report a missing value as ':' rather than '?'. */
+	while ((c = getopt_long(argc, argv, "+:hv", long_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_TIMEOUT:
+			if (parse_duration_option("--timeout", optarg, &cfg->timeout_ns) != 0)
+				return CLI_EXIT_FAILURE;
+			break;
+		case OPT_KILL_AFTER:
+			if (parse_duration_option("--kill-after", optarg, &cfg->kill_after_ns) != 0)
+				return CLI_EXIT_FAILURE;
+			break;
+		case OPT_SIGNAL:
+			if (cli_parse_signal(optarg, &cfg->timeout_signal) < 0)
+				return run_fail("--signal: unknown signal \"%s\" (use e.g. TERM, SIGINT, 9)",
+					    optarg);
+			break;
+		case OPT_CWD:
+			if (!*optarg)
+				return run_fail("--cwd: the directory name is empty");
+			cfg->cwd = optarg;
+			break;
+		case OPT_ENV: {
+			if (!cli_env_assignment_ok(optarg))
+				return run_fail("--env: \"%s\" is not NAME=VALUE", optarg);
+			/* A later --env wins over an earlier --unset of the same name;
+			 * the library applies every unset after every set. */
+			char name[256];
+			size_t len = strcspn(optarg, "=");
+			if (len < sizeof(name)) {
+				memcpy(name, optarg, len);
+				name[len] = '\0';
+				drop_name(cfg->env_unset, &cfg->nunset, name);
+			}
+			cfg->env_set[cfg->nset++] = optarg;
+			break;
+		}
+		case OPT_UNSET:
+			if (!cli_env_name_ok(optarg))
+				return run_fail("--unset: \"%s\" is not a variable name", optarg);
+			cfg->env_unset[cfg->nunset++] = optarg;
+			break;
+		case OPT_CLEARENV:
+			cfg->clearenv = true;
+			break;
+		case OPT_STDIN:
+		case OPT_STDOUT:
+		case OPT_STDERR:
+			if (!*optarg)
+				return run_fail("%s: the file name is empty", run_stdio_names[c - OPT_STDIN]);
+			cfg->stdio_path[c - OPT_STDIN] = optarg;
+			break;
+		case OPT_GROUP:
+			cfg->group = true;
+			break;
+		case OPT_NO_TREE:
+			cfg->tree = false;
+			break;
+		case OPT_NEW_SESSION:
+			cfg->new_session = true;
+			break;
+		case 'v':
+			cfg->verbose = true;
+			break;
+		case 'h':
+			cli_run_usage(stdout);
+			return 0;
+		case OPT_VERSION:
+			printf("kin %s\n", kin_version());
+			return 0;
+		case ':':
+			if (optopt >= 256)
+				return usage_error("option '--%s' needs a value", option_name(optopt));
+			return usage_error("option '-%c' needs a value", optopt);
+		default:
+			return bad_option(argc, argv);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("missing PROGRAM to run");
+	cfg->argv = argv + optind;
+	return -1;
+}
+
