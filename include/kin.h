@@ -200,7 +200,13 @@ const char *kin_spawn_step_name(kin_spawn_step step);
 
 /* Starts a child. Thread-safe. On failure returns a negative errno (the
  * child's own errno when it could not exec: -ENOENT, -EACCES, -ENOEXEC, ...)
- * and, if `why` is not NULL, fills it. A failed spawn leaves no zombie. */
+ * and, if `why` is not NULL, fills it. A failed spawn leaves no zombie.
+ *
+ * Children are created by the loop's spawner thread (started on the first
+ * spawn, stopped by kin_loop_free), which keeps a private fd table of a few
+ * fds and every signal blocked. So a spawn costs the same however many fds
+ * the program holds, and a linked child dies with the owner process, never
+ * merely because the thread that asked for it exited. */
 int kin_proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, kin_proc **ret,
 		   kin_spawn_error *why);
 

@@ -421,3 +421,18 @@ bool test_same_run_opts(const kin_run_opts *a, const kin_run_opts *b)
 	       a->timeout_signal == b->timeout_signal && a->kill_after_ns == b->kill_after_ns &&
 	       a->buffer_size == b->buffer_size;
 }
+
+void test_warm_loop(kin_loop *loop)
+{
+	const char *argv[] = {"/bin/true", NULL};
+	kin_spawn_opts o = KIN_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	kin_proc *p;
+	kin_spawn_error why;
+	if (kin_proc_spawn(loop, &o, &p, &why) < 0)
+		test_fail(__FILE__, __LINE__, "warming the loop: %s", why.message);
+	kin_status st;
+	if (kin_proc_wait(p, kin_after(10 * KIN_SEC), &st) < 0)
+		test_fail(__FILE__, __LINE__, "warming the loop: /bin/true did not end");
+	kin_proc_free(p);
+}

@@ -195,3 +195,40 @@ TEST(threads_terminate_from_another_thread_escalates_in_wait)
 	ASSERT_EQ(test_count_fds(), fds);
 	ASSERT_NO_CHILDREN();
 }
+
+struct spawn_job {
+	kin_loop *loop;
+	kin_proc *proc;
+	int err;
+};
+
+static void *spawn_and_leave(void *arg)
+{
+	struct spawn_job *job = arg;
+	static const char *const argv[] = {"sleep", "300", NULL};
+	kin_spawn_opts o = KIN_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	job->err = kin_proc_spawn(job->loop, &o, &job->proc, NULL);
+	return NULL;
+}
+
+/* A linked child dies with its owner, but not with the thread that happened
+ * to ask for it: PR_SET_PDEATHSIG is tied to the creating thread, so kin
+ * creates every child on the loop's own spawner thread. */
+TEST(threads_child_outlives_the_thread_that_spawned_it)
+{
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	struct spawn_job job = {.loop = loop};
+	pthread_t t;
+	ASSERT_EQ(pthread_create(&t, NULL, spawn_and_leave, &job), 0);
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	ASSERT_OK(job.err);
+	/* A death signal would arrive at once; give it ample time to show. */
+	kin_status st;
+	ASSERT_EQ(kin_proc_wait(job.proc, kin_after(300 * KIN_MSEC), &st), -ETIMEDOUT);
+	ASSERT(test_pid_alive(kin_proc_pid(job.proc)));
+	kin_proc_free(job.proc); /* kills and reaps */
+	kin_loop_free(loop);
+	ASSERT_NO_CHILDREN();
+}

@@ -85,6 +85,9 @@ struct kin_loop {
 	size_t nheap, capheap;
 	kin_time armed_for; /* what timerfd is set to, KIN_FOREVER if idle */
 	kin__link procs;
+	/* The proc layer's spawner thread (src/proc/spawner.c), made on the
+	 * first spawn; it sits last in `procs`, so it is released last. */
+	struct kin__spawner *spawner;
 	kin__link watches, timers; /* every one not yet freed */
 
 	/* Tree mode: every init child holds the read end; when this process

@@ -10,7 +10,6 @@
 
 extern char **environ;
 
-#define KIN__MAX_FDS 1024
 #define KIN__DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
 /* execve's prototype predates const; it never writes to the strings. */

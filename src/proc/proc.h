@@ -15,6 +15,10 @@
 #define KIN__CHILD_SIDE
 #endif
 
+/* Most fds a spawn can map beyond stdio: everything a child gets travels to
+ * the spawner thread in one SCM_RIGHTS message (at most 253 fds). */
+#define KIN__MAX_FDS 240
+
 /* What the child side reports down the error pipe when it cannot exec. */
 typedef struct kin__child_failure {
 	int32_t step; /* kin_spawn_step */
@@ -84,6 +88,18 @@ void kin__close_all_except(int *keep, size_t n);
  * Uses clone3 and falls back to clone where clone3 is missing (ENOSYS under
  * older seccomp profiles and valgrind). Returns like fork, -1 with errno. */
 long kin__clone_fork(uint64_t flags, int exit_signal, int *pidfd);
+
+/* clone.c: creates the child the plan describes (linked, tree or
+ * detached); runs on the spawner thread. A vfork-style child runs on the
+ * given stack (its top: stacks grow down on every architecture Linux/glibc
+ * supports but hppa) while the thread waits for its exec. */
+#define KIN__CHILD_STACK (64 * 1024)
+int kin__clone_child(kin__plan *plan, char *stack_top, int *pidfd, pid_t *pid,
+		     kin_spawn_error *why);
+
+/* spawner.c: has the loop's spawner thread (started on first use) create
+ * the child; returns 0 with the owner's own pidfd, or -errno. */
+int kin__spawner_run(kin_loop *loop, kin__plan *plan, int *pidfd, pid_t *pid, kin_spawn_error *why);
 
 /* tree_init.c: pid 1 of a tree-mode namespace; never returns. */
 _Noreturn void kin__tree_init(kin__plan *plan);

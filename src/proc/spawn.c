@@ -1,149 +1,19 @@
-/* Starting a child, three ways:
- *  - linked (default): clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD), musl-style,
- *    so the owner's memory is never copied;
- *  - tree: clone3(CLONE_NEWPID) fork-style; the child becomes pid 1 of a new
- *    namespace (tree_init.c) and forks the program;
- *  - detached: a vfork-style intermediate forks the program and exits, so
- *    the program is re-parented away and survives the owner.
- * Children have exit signal 0: no SIGCHLD reaches the host program, and a
- * host's waitpid(-1) cannot steal them (only __WALL sees them). */
+/* The owner's side of a spawn: check the options, open the pipes, build
+ * the plan, have the spawner thread create the child, and learn from the
+ * error pipe whether it reached exec. */
 #include "proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/sched.h>
-#include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define KIN__CHILD_STACK (64 * 1024)
 #define KIN__KNOWN_FLAGS                                                                          \
 	(KIN_SPAWN_NEW_PGROUP | KIN_SPAWN_NEW_SESSION | KIN_SPAWN_TREE | KIN_SPAWN_DETACHED |       \
 	 KIN_SPAWN_SET_UMASK | KIN_SPAWN_SET_UID | KIN_SPAWN_SET_GID)
-
-KIN__CHILD_SIDE long kin__clone_fork(uint64_t flags, int exit_signal, int *pidfd)
-{
-	if (pidfd)
-		flags |= CLONE_PIDFD;
-	struct clone_args ca = {
-		.flags = flags,
-		.pidfd = (uint64_t)(uintptr_t)pidfd,
-		.exit_signal = (uint64_t)exit_signal,
-	};
-	long r = syscall(SYS_clone3, &ca, sizeof(ca));
-	if (r >= 0 || errno != ENOSYS)
-		return r;
-	/* clone(flags, stack, parent_tid, ...): parent_tid is the third
-	 * argument on every architecture, and receives the pidfd. */
-	return syscall(SYS_clone, (unsigned long)flags | (unsigned long)exit_signal, NULL, pidfd,
-		       NULL, NULL);
-}
-
-KIN__CHILD_SIDE static int direct_entry(void *arg)
-{
-	kin__child_exec(arg);
-}
-
-static int clone_linked(kin__plan *plan, int *pidfd, pid_t *pid)
-{
-	char *stack = malloc(KIN__CHILD_STACK);
-	if (!stack)
-		return -ENOMEM;
-	/* The stack grows down on every architecture Linux/glibc supports
-	 * except hppa; pass its top. */
-	pid_t p = clone(direct_entry, stack + KIN__CHILD_STACK, CLONE_VM | CLONE_VFORK | CLONE_PIDFD,
-			plan, pidfd);
-	int err = errno;
-	free(stack);
-	if (p < 0)
-		return -err;
-	*pid = p;
-	return 0;
-}
-
-struct detach_ctx {
-	kin__plan *plan;
-	int pidfd;
-	pid_t pid;
-	int err;
-};
-
-/* The intermediate shares memory and the fd table with the owner, so the
- * grandchild's pidfd lands straight in the owner's table. */
-KIN__CHILD_SIDE static int detach_entry(void *arg)
-{
-	struct detach_ctx *ctx = arg;
-	long r = kin__clone_fork(0, SIGCHLD, &ctx->pidfd);
-	if (r == 0)
-		kin__child_exec(ctx->plan);
-	if (r < 0)
-		ctx->err = errno;
-	else
-		ctx->pid = (pid_t)r;
-	_exit(0);
-}
-
-static int clone_detached(kin__plan *plan, int *pidfd, pid_t *pid)
-{
-	char *stack = malloc(KIN__CHILD_STACK);
-	if (!stack)
-		return -ENOMEM;
-	struct detach_ctx ctx = {.plan = plan, .pidfd = -1};
-	pid_t mid = clone(detach_entry, stack + KIN__CHILD_STACK, CLONE_VM | CLONE_VFORK | CLONE_FILES,
-			  &ctx);
-	int err = errno;
-	free(stack);
-	if (mid < 0)
-		return -err;
-	while (waitpid(mid, NULL, __WALL) < 0 && errno == EINTR)
-		;
-	if (ctx.err)
-		return -ctx.err;
-	*pidfd = kin__fd_above_stdio(ctx.pidfd);
-	*pid = ctx.pid;
-	return 0;
-}
-
-static int clone_tree(kin__plan *plan, int *pidfd, pid_t *pid, kin_spawn_error *why)
-{
-	/* Identity maps, used only if we need a user namespace to get the
-	 * PID namespace, so uids look the same inside. */
-	snprintf(plan->uid_map, sizeof(plan->uid_map), "%u %u 1\n", geteuid(), geteuid());
-	snprintf(plan->gid_map, sizeof(plan->gid_map), "%u %u 1\n", getegid(), getegid());
-	long r = kin__clone_fork(CLONE_NEWPID, 0, pidfd);
-	int first_err = errno;
-	if (r < 0 && errno == EPERM) {
-		plan->new_userns = true;
-		r = kin__clone_fork(CLONE_NEWPID | CLONE_NEWUSER, 0, pidfd);
-	}
-	if (r == 0)
-		kin__tree_init(plan);
-	if (r < 0) {
-		int err = errno;
-		FILE *f = fopen("/proc/sys/user/max_user_namespaces", "re");
-		long max = -1;
-		if (f) {
-			if (fscanf(f, "%ld", &max) != 1)
-				max = -1;
-			fclose(f);
-		}
-		if (first_err == EPERM && max == 0)
-			kin__spawn_error(why, -EPERM, KIN_STEP_CLONE,
-					 "tree mode needs a PID namespace: not privileged, and user "
-					 "namespaces are disabled (/proc/sys/user/max_user_namespaces is 0)");
-		else
-			kin__spawn_error(why, -err, KIN_STEP_CLONE,
-					 "tree mode needs a PID namespace, and creating one failed: %s",
-					 kin_strerror(-err));
-		return -err;
-	}
-	*pid = (pid_t)r;
-	return 0;
-}
 
 /* The owner-side fds of one spawn, so failure paths can close them all. */
 typedef struct spawn_fds {
@@ -301,19 +171,8 @@ int kin_proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, kin_proc **ret, k
 		plan.report_fd = rp[1];
 	}
 
-	/* Block every signal so no handler of the owner runs in the child
-	 * while it shares our memory; the child resets them before exec. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid_t pid = -1;
-	if (opts->flags & KIN_SPAWN_TREE)
-		r = clone_tree(&plan, &f.pidfd, &pid, why);
-	else if (opts->flags & KIN_SPAWN_DETACHED)
-		r = clone_detached(&plan, &f.pidfd, &pid);
-	else
-		r = clone_linked(&plan, &f.pidfd, &pid);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	r = kin__spawner_run(loop, &plan, &f.pidfd, &pid, why);
 	if (r < 0) {
 		if (why && why->step == KIN_STEP_NONE)
 			kin__spawn_error(why, r, KIN_STEP_CLONE, "cannot create a process: %s",

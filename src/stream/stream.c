@@ -73,27 +73,30 @@ ssize_t kin_stream_read(kin_stream *s, void *buf, size_t n, kin_time deadline)
 	}
 }
 
-/* write(2) that turns a gone reader into -EPIPE without SIGPIPE reaching the
- * process: block SIGPIPE in this thread, and if the write raised one that
- * was not already pending, consume it before unblocking. */
-static ssize_t write_nosigpipe(int fd, const void *buf, size_t n)
+/* SIGPIPE is blocked in this thread for the whole call, so a gone reader
+ * gives -EPIPE instead of a signal. If we raised one, it is consumed before
+ * the mask is restored. When the caller already blocked SIGPIPE, one may
+ * have been pending before us, so it is left for the caller. Two syscalls
+ * per call, however many writes it takes. */
+static void block_sigpipe(sigset_t *old)
 {
-	sigset_t pipe_set, old, pending;
+	sigset_t pipe_set;
 	sigemptyset(&pipe_set);
 	sigaddset(&pipe_set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-	sigpending(&pending);
-	bool was_pending = sigismember(&pending, SIGPIPE);
-	ssize_t r = write(fd, buf, n);
-	int err = errno;
-	if (r < 0 && err == EPIPE && !was_pending) {
+	pthread_sigmask(SIG_BLOCK, &pipe_set, old);
+}
+
+static void unblock_sigpipe(const sigset_t *old, bool raised)
+{
+	if (raised && !sigismember(old, SIGPIPE)) {
+		sigset_t pipe_set;
+		sigemptyset(&pipe_set);
+		sigaddset(&pipe_set, SIGPIPE);
 		struct timespec zero = {0, 0};
 		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
 			;
 	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	errno = err;
-	return r;
+	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
 ssize_t kin_stream_write(kin_stream *s, const void *buf, size_t n, kin_time deadline)
@@ -101,26 +104,38 @@ ssize_t kin_stream_write(kin_stream *s, const void *buf, size_t n, kin_time dead
 	if (!s || !s->writer)
 		return -EINVAL;
 	size_t done = 0;
+	int err = 0;
+	sigset_t old;
+	block_sigpipe(&old);
 	while (done < n) {
-		if (s->fd < 0)
-			return done ? (ssize_t)done : -EBADF;
-		ssize_t r = write_nosigpipe(s->fd, (const char *)buf + done, n - done);
+		if (s->fd < 0) {
+			err = -EBADF;
+			break;
+		}
+		ssize_t r = write(s->fd, (const char *)buf + done, n - done);
 		if (r > 0) {
 			done += (size_t)r;
+			/* A short write means the pipe is full: with no time left,
+			 * don't spend a syscall learning that again. */
+			if (done < n && kin_now() >= deadline)
+				break;
 			continue;
 		}
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0 && errno != EAGAIN)
-			return done ? (ssize_t)done : -errno;
+		if (r < 0 && errno != EAGAIN) {
+			err = -errno;
+			break;
+		}
 		int pr = kin__poll_fd(s->fd, POLLOUT, deadline);
-		if (pr == -ETIMEDOUT)
-			return done ? (ssize_t)done : -ETIMEDOUT;
-		if (pr < 0)
-			return done ? (ssize_t)done : pr;
+		if (pr < 0) {
+			err = pr;
+			break;
+		}
 		/* POLLERR alone means the reader is gone; the next write says EPIPE. */
 	}
-	return (ssize_t)done;
+	unblock_sigpipe(&old, err == -EPIPE);
+	return done ? (ssize_t)done : err ? err : 0;
 }
 
 static void on_ready(kin_watch *w, unsigned events, void *userdata)
