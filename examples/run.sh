@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs every example in the given build directory, each under a heading.
+# Runs every example in the given build directory, each under a heading,
+# then shows the kin command doing the jobs of timeout(1) and tini.
 set -eu
 dir=${1:-build/release}
 for src in examples/*.c; do
@@ -8,3 +9,15 @@ for src in examples/*.c; do
 	"$dir/examples/$name"
 	echo
 done
+
+echo "== kin run: a timeout, reported (-v), with timeout(1)'s exit status"
+echo "\$ kin run -v --timeout 300ms -- sh -c 'echo working; sleep 5'"
+status=0
+"$dir/kin" run -v --timeout 300ms -- sh -c 'echo working; sleep 5' || status=$?
+echo "exit status $status"
+echo
+echo "== kin run: a daemonizing grandchild still dies with its tree"
+echo "\$ kin run -v -- sh -c 'setsid sleep 60.1234 & echo started a setsid sleeper; exit 3'"
+status=0
+"$dir/kin" run -v -- sh -c 'setsid sleep 60.1234 & echo started a setsid sleeper; exit 3' || status=$?
+echo "exit status $status; setsid sleepers left: $(pgrep -fc 'sleep 60.1234' || true)"
