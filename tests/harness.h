@@ -112,8 +112,8 @@ size_t test_spawn_output(kin_loop *loop, kin_spawn_opts *o, char *buf, size_t ca
 /* Live (not zombie) processes having one argument exactly equal to
  * `marker`; fills up to cap pids and returns how many there are. */
 size_t test_find_marked(const char *marker, pid_t *pids, size_t cap);
-/* Spawns and reaps /bin/true once, so the loop has started its spawner
- * thread (whose socket is one more fd the loop keeps from then on). */
+/* Spawns and reaps /bin/true once, so whatever a loop keeps after its
+ * first spawn (a spawner thread's socket, when used) is already there. */
 void test_warm_loop(kin_loop *loop);
 /* Field-by-field equality (memcmp would also compare padding bytes). */
 bool test_same_spawn_opts(const kin_spawn_opts *a, const kin_spawn_opts *b);

@@ -66,15 +66,29 @@ void test_assert_no_children(const char *file, int line)
 	int r = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL);
 	if (r == 0 && si.si_pid != 0)
 		test_fail(file, line, "a child is left behind: zombie pid %d", si.si_pid);
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)gettid());
-	FILE *f = fopen(path, "r");
-	if (f) {
-		int pid;
-		if (fscanf(f, "%d", &pid) == 1)
+	/* Live children hang off the thread that made them (kin's spawner
+	 * thread among them), so look under every thread. */
+	DIR *tasks = opendir("/proc/self/task");
+	struct dirent *t;
+	while (tasks && (t = readdir(tasks))) {
+		if (t->d_name[0] == '.')
+			continue;
+		char path[300];
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children", t->d_name);
+		FILE *f = fopen(path, "r");
+		int pid = 0;
+		if (f) {
+			if (fscanf(f, "%d", &pid) != 1)
+				pid = 0;
+			fclose(f);
+		}
+		if (pid) {
+			closedir(tasks);
 			test_fail(file, line, "a child is left behind: pid %d", pid);
-		fclose(f);
+		}
 	}
+	if (tasks)
+		closedir(tasks);
 }
 
 char test_proc_state(pid_t pid)

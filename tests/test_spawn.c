@@ -697,3 +697,40 @@ TEST(exec_arguments_too_big_is_e2big)
 	expect_spawn_failure(&e, -E2BIG, KIN_STEP_EXEC, &why);
 	free(huge);
 }
+
+/* The CPUs this process may run on, as /proc lists them. */
+static void allowed_cpus(const char *status_path, char *buf, size_t cap)
+{
+	FILE *f = fopen(status_path, "r");
+	ASSERT(f != NULL);
+	char line[256];
+	buf[0] = 0;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "Cpus_allowed_list:", 18) == 0)
+			snprintf(buf, cap, "%s", line);
+	fclose(f);
+}
+
+/* kin may keep its spawner thread on one CPU; a child never inherits that. */
+TEST(spawn_child_gets_the_owners_cpu_affinity)
+{
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	char mine[256];
+	allowed_cpus("/proc/self/status", mine, sizeof(mine));
+	unsigned modes[] = {0, KIN_SPAWN_TREE};
+	for (int round = 0; round < 3; round++) { /* the first spawn starts the spawner */
+		for (size_t m = 0; m < 2; m++) {
+			const char *argv[] = {"grep", "Cpus_allowed_list:", "/proc/self/status", NULL};
+			kin_spawn_opts o = KIN_SPAWN_OPTS_INIT;
+			o.argv = argv;
+			o.flags = modes[m];
+			o.stdio[1].kind = KIN_STDIO_PIPE;
+			char out[256];
+			test_spawn_output(loop, &o, out, sizeof(out), NULL);
+			ASSERT_STR_EQ(out, mine);
+		}
+	}
+	kin_loop_free(loop);
+	ASSERT_NO_CHILDREN();
+}

@@ -88,6 +88,7 @@ struct kin_loop {
 	/* The proc layer's spawner thread (src/proc/spawner.c), made on the
 	 * first spawn; it sits last in `procs`, so it is released last. */
 	struct kin__spawner *spawner;
+	atomic_int nprocs; /* procs not yet freed: a proxy for our share of the fd table */
 	kin__link watches, timers; /* every one not yet freed */
 
 	/* Tree mode: every init child holds the read end; when this process

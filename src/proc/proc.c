@@ -185,6 +185,7 @@ int kin__proc_new(kin_loop *loop, const kin_spawn_opts *o, pid_t pid, int pidfd,
 	pthread_mutex_lock(&loop->lock);
 	kin__list_add(&loop->procs, &p->link);
 	pthread_mutex_unlock(&loop->lock);
+	atomic_fetch_add(&loop->nprocs, 1);
 	*ret = p;
 	return 0;
 }
@@ -348,6 +349,7 @@ void kin_proc_free(kin_proc *p)
 	pthread_mutex_lock(&p->loop->lock);
 	kin__list_del(&p->link);
 	pthread_mutex_unlock(&p->loop->lock);
+	atomic_fetch_sub(&p->loop->nprocs, 1);
 	pthread_mutex_lock(&p->lock);
 	if (!p->ended && !(p->flags & KIN_SPAWN_DETACHED)) {
 		(void)proc_signal(p, SIGKILL, NULL);

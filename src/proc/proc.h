@@ -97,8 +97,11 @@ long kin__clone_fork(uint64_t flags, int exit_signal, int *pidfd);
 int kin__clone_child(kin__plan *plan, char *stack_top, int *pidfd, pid_t *pid,
 		     kin_spawn_error *why);
 
-/* spawner.c: has the loop's spawner thread (started on first use) create
- * the child; returns 0 with the owner's own pidfd, or -errno. */
+/* spawner.c: creates the child, on this thread if it is the main thread
+ * and the loop holds fewer than KIN__DIRECT_SPAWN_MAX children, else on
+ * the loop's spawner thread (started on first use); returns 0 with the
+ * owner's own pidfd, or -errno. */
+#define KIN__DIRECT_SPAWN_MAX 64
 int kin__spawner_run(kin_loop *loop, kin__plan *plan, int *pidfd, pid_t *pid, kin_spawn_error *why);
 
 /* tree_init.c: pid 1 of a tree-mode namespace; never returns. */

@@ -1,4 +1,5 @@
-/* The spawner thread: every child of a loop is created here.
+/* Where children are created: on the calling thread when that is cheap and
+ * safe (spawn_directly), else on the loop's spawner thread.
  *
  * Why a thread of its own:
  *  - Cost. A clone copies the fd table of the thread that calls it, and exec
@@ -37,7 +38,6 @@ typedef struct kin__spawner {
 	int sock, peer;
 	pthread_mutex_t lock; /* one request at a time */
 	int start_err;
-	int cpu;
 } kin__spawner;
 
 typedef struct request {
@@ -225,7 +225,6 @@ static int spawner_start(kin_loop *loop, kin__spawner **ret)
 	if (!sp)
 		return -ENOMEM;
 	sp->loop = loop;
-	sp->cpu = -1;
 	sp->link.release = spawner_release;
 	pthread_mutex_init(&sp->lock, NULL);
 	int pair[2];
@@ -263,8 +262,32 @@ static int spawner_start(kin_loop *loop, kin__spawner **ret)
 	return 0;
 }
 
+/* The main thread makes the child itself while the loop holds few children:
+ * its fd table is then small, so a clone from it is cheap, and its exit is
+ * the process's, so the death signal means what it should. Handing over to
+ * another thread costs a wake-up across CPUs, which is dear on a VM. */
+static int spawn_directly(kin__plan *plan, int *pidfd, pid_t *pid, kin_spawn_error *why)
+{
+	char *stack = malloc(KIN__CHILD_STACK);
+	if (!stack)
+		return -ENOMEM;
+	/* No handler of ours may run in a child that shares our memory; the
+	 * child resets every signal before exec. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int r = kin__clone_child(plan, stack + KIN__CHILD_STACK, pidfd, pid, why);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	free(stack);
+	if (r == 0)
+		*pidfd = kin__fd_above_stdio(*pidfd);
+	return r;
+}
+
 int kin__spawner_run(kin_loop *loop, kin__plan *plan, int *pidfd, pid_t *pid, kin_spawn_error *why)
 {
+	if (gettid() == getpid() && atomic_load(&loop->nprocs) < KIN__DIRECT_SPAWN_MAX)
+		return spawn_directly(plan, pidfd, pid, why);
 	pthread_mutex_lock(&loop->lock);
 	kin__spawner *sp = loop->spawner;
 	int r = 0;
@@ -293,14 +316,6 @@ int kin__spawner_run(kin_loop *loop, kin__plan *plan, int *pidfd, pid_t *pid, ki
 	request *reqp = &req;
 
 	pthread_mutex_lock(&sp->lock);
-	int cpu = sched_getcpu();
-	if (cpu >= 0 && cpu != sp->cpu) {
-		cpu_set_t set;
-		CPU_ZERO(&set);
-		CPU_SET(cpu, &set);
-		if (pthread_setaffinity_np(sp->thread, sizeof(set), &set) == 0)
-			sp->cpu = cpu;
-	}
 	r = send_with_fds(sp->sock, &reqp, sizeof(reqp), fds, n);
 	char ok;
 	int got[1];
