@@ -202,11 +202,12 @@ const char *kin_spawn_step_name(kin_spawn_step step);
  * child's own errno when it could not exec: -ENOENT, -EACCES, -ENOEXEC, ...)
  * and, if `why` is not NULL, fills it. A failed spawn leaves no zombie.
  *
- * Children are created by the loop's spawner thread (started on the first
- * spawn, stopped by kin_loop_free), which keeps a private fd table of a few
- * fds and every signal blocked. So a spawn costs the same however many fds
- * the program holds, and a linked child dies with the owner process, never
- * merely because the thread that asked for it exited. */
+ * A linked child dies with the owner process, never merely because the
+ * thread that asked for it exited: the main thread makes children itself
+ * while the loop holds few, and every other spawn goes through the loop's
+ * spawner thread (started when first needed, stopped by kin_loop_free),
+ * which keeps a private fd table of a few fds. So a spawn costs the same
+ * with ten children alive or ten thousand. */
 int kin_proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, kin_proc **ret,
 		   kin_spawn_error *why);
 
