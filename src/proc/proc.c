@@ -44,6 +44,19 @@ static void set_kill_at(kin_proc *p, kin_time at)
 	(void)timerfd_settime(p->kill_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+void kin__discard_child(int pidfd, pid_t pid, unsigned flags)
+{
+	if (flags & KIN_SPAWN_DETACHED)
+		return;
+	/* Without pidfd_send_signal (valgrind) the pid will do: the child is
+	 * unreaped, so the pid is still its own. */
+	if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0 && pid > 0)
+		(void)kill(pid, SIGKILL);
+	siginfo_t si;
+	while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | __WALL) < 0 && errno == EINTR)
+		;
+}
+
 /* Called with proc->lock held. Returns true once the proc has ended. */
 static bool reap_locked(kin_proc *p, bool block)
 {

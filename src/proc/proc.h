@@ -154,6 +154,10 @@ struct kin_proc {
 int kin__proc_new(kin_loop *loop, const kin_spawn_opts *o, pid_t pid, int pidfd, int report_fd,
 		  int parent_end[3], kin_proc **ret);
 
+/* proc.c: ends a child kin will not hand out (SIGKILL, then reap), so no
+ * zombie is left; a detached one is not ours to reap and is left alone. */
+void kin__discard_child(int pidfd, pid_t pid, unsigned flags);
+
 /* stream.c */
 int kin__stream_new(kin_proc *proc, int fd, bool writer, kin_stream **ret);
 void kin__stream_free(kin_stream *stream);

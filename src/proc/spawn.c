@@ -195,14 +195,8 @@ int kin_proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, kin_proc **ret, k
 		const char *what = step == KIN_STEP_CWD ? plan.cwd : plan.file;
 		kin__spawn_error(why, r, step, "%s: %s failed: %s", what ? what : plan.file,
 				 kin_spawn_step_name(step), kin_strerror(r));
-		/* The child exits right after reporting; reap it so no zombie
-		 * remains. A detached grandchild is not ours: init reaps it. */
-		if (!(opts->flags & KIN_SPAWN_DETACHED)) {
-			siginfo_t si;
-			while (waitid(P_PIDFD, (id_t)f.pidfd, &si, WEXITED | __WALL) < 0 &&
-			       errno == EINTR)
-				;
-		}
+		/* It exits right after reporting; reap it so no zombie remains. */
+		kin__discard_child(f.pidfd, pid, opts->flags);
 		goto fail;
 	}
 	kin__close_p(&f.err_r);
@@ -211,14 +205,7 @@ int kin_proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, kin_proc **ret, k
 
 	r = kin__proc_new(loop, opts, pid, f.pidfd, f.report_r, f.parent_end, ret);
 	if (r < 0) {
-		/* Never leave a child we cannot account for. */
-		if (!(opts->flags & KIN_SPAWN_DETACHED)) {
-			(void)syscall(SYS_pidfd_send_signal, f.pidfd, SIGKILL, NULL, 0);
-			siginfo_t si;
-			while (waitid(P_PIDFD, (id_t)f.pidfd, &si, WEXITED | __WALL) < 0 &&
-			       errno == EINTR)
-				;
-		}
+		kin__discard_child(f.pidfd, pid, opts->flags); /* never one we cannot account for */
 		kin__spawn_error(why, r, KIN_STEP_RESOURCES, "out of memory");
 		goto fail;
 	}

@@ -130,18 +130,6 @@ static ssize_t recv_with_fds(int sock, void *data, size_t len, int *fds, size_t 
 	return r;
 }
 
-/* The owner cannot be told about a child it asked for: kill and reap it,
- * since no one else ever could. */
-static void abandon(int pidfd, const kin__plan *plan)
-{
-	if (plan->flags & KIN_SPAWN_DETACHED)
-		return;
-	(void)syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-	siginfo_t si;
-	while (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED | __WALL) < 0 && errno == EINTR)
-		;
-}
-
 static void serve(int peer, char *stack_top, request *req, int *fds, size_t nfds)
 {
 	int *slots[KIN__MAX_PASSED];
@@ -159,7 +147,9 @@ static void serve(int peer, char *stack_top, request *req, int *fds, size_t nfds
 		kin__close(fds[i]);
 	char ok = 1;
 	if (send_with_fds(peer, &ok, 1, &pidfd, req->err == 0 ? 1 : 0) < 0 && req->err == 0) {
-		abandon(pidfd, req->plan);
+		/* The owner cannot be told about this child: end it, as no one
+		 * else ever could. */
+		kin__discard_child(pidfd, req->pid, req->plan->flags);
 	}
 	kin__close(pidfd);
 }
