@@ -7,7 +7,8 @@
  * Threads: a kin_loop and everything registered on it belong to the thread
  * that runs the loop. The exceptions, safe from any thread, are marked
  * "thread-safe" below: spawning, killing, blocking waits and blocking stream
- * I/O on distinct streams.
+ * I/O on distinct streams. A loop does not survive fork(): use it in the
+ * process that made it.
  */
 #ifndef KIN_H
 #define KIN_H
@@ -203,7 +204,8 @@ const char *kin_spawn_step_name(kin_spawn_step step);
  * and, if `why` is not NULL, fills it. A failed spawn leaves no zombie.
  *
  * A linked child dies with the owner process, never merely because the
- * thread that asked for it exited: the main thread makes children itself
+ * thread that asked for it exited (a main thread that calls pthread_exit
+ * counts as the process here): the main thread makes children itself
  * while the loop holds few, and every other spawn goes through the loop's
  * spawner thread (started when first needed, stopped by kin_loop_free),
  * which keeps a private fd table of a few fds. So a spawn costs the same
