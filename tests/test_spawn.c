@@ -2,6 +2,8 @@
  * limits, credentials, process group, signals) and how its end is told. */
 #include "harness.h"
 
+#include <pthread.h>
+
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -711,26 +713,43 @@ static void allowed_cpus(const char *status_path, char *buf, size_t cap)
 	fclose(f);
 }
 
-/* kin may keep its spawner thread on one CPU; a child never inherits that. */
-TEST(spawn_child_gets_the_owners_cpu_affinity)
-{
+struct affinity_case {
 	kin_loop *loop;
-	ASSERT_OK(kin_loop_new(&loop));
-	char mine[256];
-	allowed_cpus("/proc/self/status", mine, sizeof(mine));
-	unsigned modes[] = {0, KIN_SPAWN_TREE};
-	for (int round = 0; round < 3; round++) { /* the first spawn starts the spawner */
-		for (size_t m = 0; m < 2; m++) {
+	const char *want;
+};
+
+static void *check_affinity(void *arg)
+{
+	struct affinity_case *c = arg;
+	unsigned modes[] = {0, KIN_SPAWN_TREE, KIN_SPAWN_DETACHED};
+	for (int round = 0; round < 3; round++) { /* the first spawn may start the spawner */
+		for (size_t m = 0; m < 3; m++) {
 			const char *argv[] = {"grep", "Cpus_allowed_list:", "/proc/self/status", NULL};
 			kin_spawn_opts o = KIN_SPAWN_OPTS_INIT;
 			o.argv = argv;
 			o.flags = modes[m];
 			o.stdio[1].kind = KIN_STDIO_PIPE;
 			char out[256];
-			test_spawn_output(loop, &o, out, sizeof(out), NULL);
-			ASSERT_STR_EQ(out, mine);
+			test_spawn_output(c->loop, &o, out, sizeof(out), NULL);
+			ASSERT_STR_EQ(out, c->want);
 		}
 	}
+	return NULL;
+}
+
+/* kin's spawner thread follows its callers from CPU to CPU; a child never
+ * inherits that pinning, whichever thread asked for it. */
+TEST(spawn_child_gets_the_owners_cpu_affinity)
+{
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	char mine[256];
+	allowed_cpus("/proc/self/status", mine, sizeof(mine));
+	struct affinity_case c = {loop, mine};
+	check_affinity(&c); /* the main thread, which may spawn directly */
+	pthread_t t;         /* another thread, which goes through the spawner */
+	ASSERT_EQ(pthread_create(&t, NULL, check_affinity, &c), 0);
+	ASSERT_EQ(pthread_join(t, NULL), 0);
 	kin_loop_free(loop);
 	ASSERT_NO_CHILDREN();
 }

@@ -168,6 +168,8 @@ KIN__CHILD_SIDE _Noreturn void kin__child_exec(kin__plan *plan)
 		if (plan->owner_pid && getppid() != plan->owner_pid)
 			_exit(127);
 	}
+	if (plan->cpus)
+		(void)sched_setaffinity(0, sizeof(*plan->cpus), plan->cpus);
 	if (plan->cwd && chdir(plan->cwd) < 0)
 		kin__child_fail(plan, KIN_STEP_CWD, errno);
 	reset_signals();

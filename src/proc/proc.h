@@ -5,6 +5,7 @@
 #include "../core/core.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 
 /* Code that runs in the child between clone and exec lives on a borrowed
@@ -62,6 +63,9 @@ typedef struct kin__plan {
 	bool pdeathsig;   /* linked direct child: die with the owner */
 	pid_t owner_pid;  /* to catch an owner that died before prctl */
 	int err_fd;       /* write end of the error pipe */
+	/* The CPUs the child may use, when the thread making it may be pinned
+	 * (the spawner thread follows its callers); NULL leaves them be. */
+	const cpu_set_t *cpus;
 	/* Tree mode only. */
 	int lifeline_fd;
 	int report_fd;

@@ -38,6 +38,13 @@ typedef struct kin__spawner {
 	int sock, peer;
 	pthread_mutex_t lock; /* one request at a time */
 	int start_err;
+	/* The thread follows its callers from CPU to CPU, so that a hand-off
+	 * is a switch on one CPU rather than a wake-up across two (an idle exit
+	 * on a VM). Children get `cpus` back before exec: the mask the thread
+	 * was born with, since affinity is inherited across fork and exec. */
+	int cpu;
+	cpu_set_t cpus;
+	bool have_cpus;
 } kin__spawner;
 
 typedef struct request {
@@ -130,7 +137,8 @@ static ssize_t recv_with_fds(int sock, void *data, size_t len, int *fds, size_t 
 	return r;
 }
 
-static void serve(int peer, char *stack_top, request *req, int *fds, size_t nfds)
+static void serve(const kin__spawner *sp, int peer, char *stack_top, request *req, int *fds,
+		  size_t nfds)
 {
 	int *slots[KIN__MAX_PASSED];
 	size_t n = plan_fds(req->plan, slots, KIN__MAX_PASSED);
@@ -141,6 +149,7 @@ static void serve(int peer, char *stack_top, request *req, int *fds, size_t nfds
 		/* The plan now names the fds as they are numbered here. */
 		for (size_t i = 0; i < n; i++)
 			*slots[i] = fds[i];
+		req->plan->cpus = sp->have_cpus ? &sp->cpus : NULL;
 		req->err = kin__clone_child(req->plan, stack_top, &pidfd, &req->pid, req->why);
 	}
 	for (size_t i = 0; i < nfds; i++)
@@ -160,6 +169,7 @@ static void *spawner_main(void *arg)
 	/* Our own copy: once we say ready, the owner closes its peer fd and
 	 * no longer expects us to read sp. */
 	int peer = sp->peer;
+	sp->have_cpus = sched_getaffinity(0, sizeof(sp->cpus), &sp->cpus) == 0;
 	int err = unshare(CLONE_FILES) < 0 ? -errno : 0;
 	if (err == 0) {
 		int keep[1] = {peer};
@@ -187,7 +197,7 @@ static void *spawner_main(void *arg)
 				kin__close(fds[i]);
 			continue;
 		}
-		serve(peer, stack + KIN__CHILD_STACK, req, fds, nfds);
+		serve(sp, peer, stack + KIN__CHILD_STACK, req, fds, nfds);
 	}
 	free(stack);
 	kin__close(peer);
@@ -215,6 +225,7 @@ static int spawner_start(kin_loop *loop, kin__spawner **ret)
 	if (!sp)
 		return -ENOMEM;
 	sp->loop = loop;
+	sp->cpu = -1;
 	sp->link.release = spawner_release;
 	pthread_mutex_init(&sp->lock, NULL);
 	int pair[2];
@@ -306,6 +317,14 @@ int kin__spawner_run(kin_loop *loop, kin__plan *plan, int *pidfd, pid_t *pid, ki
 	request *reqp = &req;
 
 	pthread_mutex_lock(&sp->lock);
+	int cpu = sched_getcpu();
+	if (cpu >= 0 && cpu != sp->cpu) {
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (pthread_setaffinity_np(sp->thread, sizeof(one), &one) == 0)
+			sp->cpu = cpu;
+	}
 	r = send_with_fds(sp->sock, &reqp, sizeof(reqp), fds, n);
 	char ok;
 	int got[1];

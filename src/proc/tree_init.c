@@ -74,6 +74,8 @@ KIN__CHILD_SIDE _Noreturn void kin__tree_init(kin__plan *plan)
 {
 	if (plan->new_userns)
 		map_identity(plan);
+	if (plan->cpus) /* not pinned where the spawner thread happened to be */
+		(void)sched_setaffinity(0, sizeof(*plan->cpus), plan->cpus);
 	/* The owner blocked every signal before clone; keep them blocked and
 	 * take them from a signalfd. Blocked signals still reach a pid 1,
 	 * where unhandled ones would be dropped. */
