@@ -115,6 +115,17 @@ size_t test_find_marked(const char *marker, pid_t *pids, size_t cap);
 /* Spawns and reaps /bin/true once, so whatever a loop keeps after its
  * first spawn (a spawner thread's socket, when used) is already there. */
 void test_warm_loop(kin_loop *loop);
+/* A new loop, warmed by one spawn (test_warm_loop), after noting in *fds
+ * how many fds this process had before it. */
+kin_loop *test_loop_start(int *fds);
+/* Frees the loop, then checks that the fd count is back to `fds` and that
+ * no child is left. */
+void test_loop_finish(kin_loop *loop, int fds);
+/* Spawns or fails the test with kin's own message. */
+kin_proc *test_spawn(kin_loop *loop, const kin_spawn_opts *o);
+/* Options that run argv with everything else at its default. */
+kin_spawn_opts test_opts(const char *const *argv);
+
 /* Field-by-field equality (memcmp would also compare padding bytes). */
 bool test_same_spawn_opts(const kin_spawn_opts *a, const kin_spawn_opts *b);
 bool test_same_run_opts(const kin_run_opts *a, const kin_run_opts *b);

@@ -450,3 +450,38 @@ void test_warm_loop(kin_loop *loop)
 		test_fail(__FILE__, __LINE__, "warming the loop: /bin/true did not end");
 	kin_proc_free(p);
 }
+
+kin_loop *test_loop_start(int *fds)
+{
+	*fds = test_count_fds();
+	kin_loop *loop;
+	if (kin_loop_new(&loop) < 0)
+		test_fail(__FILE__, __LINE__, "kin_loop_new failed");
+	test_warm_loop(loop); /* so fds counted mid-test include what the loop keeps */
+	return loop;
+}
+
+void test_loop_finish(kin_loop *loop, int fds)
+{
+	kin_loop_free(loop);
+	if (test_count_fds() != fds)
+		test_fail(__FILE__, __LINE__, "%d fds open after the loop is gone, %d before it",
+			  test_count_fds(), fds);
+	test_assert_no_children(__FILE__, __LINE__);
+}
+
+kin_proc *test_spawn(kin_loop *loop, const kin_spawn_opts *o)
+{
+	kin_proc *p;
+	kin_spawn_error why;
+	if (kin_proc_spawn(loop, o, &p, &why) < 0)
+		test_fail(__FILE__, __LINE__, "spawn %s: %s", o->argv[0], why.message);
+	return p;
+}
+
+kin_spawn_opts test_opts(const char *const *argv)
+{
+	kin_spawn_opts o = KIN_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	return o;
+}

@@ -6,16 +6,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-static kin_proc *spawn_opts(kin_loop *loop, kin_spawn_opts *o)
-{
-	kin_proc *p;
-	kin_spawn_error why;
-	int r = kin_proc_spawn(loop, o, &p, &why);
-	if (r < 0)
-		test_fail(__FILE__, __LINE__, "spawn %s: %s", o->argv[0], why.message);
-	return p;
-}
-
 static kin_proc *spawn_argv(kin_loop *loop, const char *const *argv, unsigned flags)
 {
 	kin_spawn_opts o = KIN_SPAWN_OPTS_INIT;
@@ -26,7 +16,7 @@ static kin_proc *spawn_argv(kin_loop *loop, const char *const *argv, unsigned fl
 	static const kin_rlimit nocore = {.resource = RLIMIT_CORE, .limit = {0, 0}};
 	o.rlimits = &nocore;
 	o.nrlimits = 1;
-	return spawn_opts(loop, &o);
+	return test_spawn(loop, &o);
 }
 
 /* A marker argument unique to this test process, for finding descendants
@@ -147,7 +137,7 @@ static kin_proc *spawn_stubborn(kin_loop *loop, unsigned flags)
 	o.argv = argv;
 	o.flags = flags;
 	o.stdio[1].kind = KIN_STDIO_PIPE;
-	kin_proc *p = spawn_opts(loop, &o);
+	kin_proc *p = test_spawn(loop, &o);
 	char line[32];
 	test_read_line(kin_proc_stdout(p), line, sizeof(line));
 	ASSERT_STR_EQ(line, "ready");
@@ -249,7 +239,7 @@ TEST(terminate_child_that_obeys_term)
 	unsigned modes[] = {0, KIN_SPAWN_TREE};
 	for (size_t m = 0; m < 2; m++) {
 		o.flags = modes[m];
-		p = spawn_opts(loop, &o);
+		p = test_spawn(loop, &o);
 		char line[32];
 		test_read_line(kin_proc_stdout(p), line, sizeof(line));
 		struct exit_record rec = {0};
@@ -386,7 +376,7 @@ TEST(detached_exit_is_observed_on_the_loop)
 	o.argv = argv;
 	o.flags = KIN_SPAWN_DETACHED;
 	o.stdio[0].kind = KIN_STDIO_PIPE;
-	kin_proc *p = spawn_opts(loop, &o);
+	kin_proc *p = test_spawn(loop, &o);
 	struct exit_record rec = {0};
 	ASSERT_OK(kin_proc_on_exit(p, record_exit, &rec));
 	ASSERT_EQ(kin_loop_run(loop, kin_after(50 * KIN_MSEC)), -ETIMEDOUT);
@@ -454,7 +444,7 @@ static kin_proc *start_owner(kin_loop *loop, const char *mode, const char *const
 	o.argv = argv;
 	o.stdio[0].kind = KIN_STDIO_NULL;
 	o.stdio[1].kind = KIN_STDIO_PIPE;
-	kin_proc *owner = spawn_opts(loop, &o);
+	kin_proc *owner = test_spawn(loop, &o);
 	char line[32];
 	test_read_line(kin_proc_stdout(owner), line, sizeof(line));
 	*child = (pid_t)atoi(line);
@@ -599,7 +589,7 @@ TEST(tree_group_kill_is_not_merged_with_a_pending_signal)
 	o.argv = argv;
 	o.flags = KIN_SPAWN_TREE | KIN_SPAWN_NEW_PGROUP;
 	o.stdio[1].kind = KIN_STDIO_PIPE;
-	kin_proc *p = spawn_opts(loop, &o);
+	kin_proc *p = test_spawn(loop, &o);
 	char line[64];
 	test_read_line(kin_proc_stdout(p), line, sizeof(line));
 	ASSERT_STR_EQ(line, "ready");

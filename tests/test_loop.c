@@ -9,16 +9,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-static kin_proc *spawn_opts(kin_loop *loop, kin_spawn_opts *o)
-{
-	kin_proc *p;
-	kin_spawn_error why;
-	int r = kin_proc_spawn(loop, o, &p, &why);
-	if (r < 0)
-		test_fail(__FILE__, __LINE__, "spawn %s: %s", o->argv[0], why.message);
-	return p;
-}
-
 /* `cat` that ends when we close its stdin. */
 static kin_proc *spawn_cat(kin_loop *loop)
 {
@@ -27,7 +17,7 @@ static kin_proc *spawn_cat(kin_loop *loop)
 	o.argv = argv;
 	o.stdio[0].kind = KIN_STDIO_PIPE;
 	o.stdio[1].kind = KIN_STDIO_NULL;
-	return spawn_opts(loop, &o);
+	return test_spawn(loop, &o);
 }
 
 static kin_proc *spawn_argv(kin_loop *loop, const char *const *argv)
@@ -35,7 +25,7 @@ static kin_proc *spawn_argv(kin_loop *loop, const char *const *argv)
 	kin_spawn_opts o = KIN_SPAWN_OPTS_INIT;
 	o.argv = argv;
 	o.stdio[0].kind = KIN_STDIO_NULL;
-	return spawn_opts(loop, &o);
+	return test_spawn(loop, &o);
 }
 
 struct exit_record {
@@ -589,7 +579,7 @@ TEST(free_proc_inside_its_on_exit)
 		o.stdio[0].kind = KIN_STDIO_PIPE;
 		o.stdio[1].kind = KIN_STDIO_PIPE;
 		o.stdio[2].kind = KIN_STDIO_PIPE;
-		procs[i] = spawn_opts(loop, &o);
+		procs[i] = test_spawn(loop, &o);
 		ASSERT_OK(kin_proc_on_exit(procs[i], free_in_on_exit, &rec[i]));
 	}
 	for (int i = 0; i < 6; i++) {
@@ -636,7 +626,7 @@ TEST(loop_free_kills_and_reaps_children)
 		o.flags = modes[i];
 		o.stdio[0].kind = KIN_STDIO_PIPE;
 		o.stdio[1].kind = KIN_STDIO_PIPE;
-		kin_proc *p = spawn_opts(loop, &o);
+		kin_proc *p = test_spawn(loop, &o);
 		pids[i] = kin_proc_pid(p);
 		/* Every kind of registration a proc can have. */
 		ASSERT_OK(kin_proc_on_exit(p, record_exit, &rec));
@@ -727,7 +717,7 @@ TEST_TIMEOUT(loop_many_concurrent_children, 90)
 		o.argv = argv;
 		o.stdio[0] = (kin_stdio){.kind = KIN_STDIO_FD, .fd = gate[0]};
 		o.stdio[1].kind = KIN_STDIO_NULL;
-		many.procs[i] = spawn_opts(loop, &o);
+		many.procs[i] = test_spawn(loop, &o);
 		ASSERT_OK(kin_proc_on_exit(many.procs[i], many_exit, (void *)(uintptr_t)i));
 	}
 	/* All alive at once. */

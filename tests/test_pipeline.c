@@ -4,28 +4,6 @@
 #include <signal.h>
 #include <unistd.h>
 
-static kin_loop *start(int *fds)
-{
-	*fds = test_count_fds();
-	kin_loop *loop;
-	ASSERT_OK(kin_loop_new(&loop));
-	return loop;
-}
-
-static void finish(kin_loop *loop, int fds)
-{
-	kin_loop_free(loop);
-	ASSERT_EQ(test_count_fds(), fds);
-	ASSERT_NO_CHILDREN();
-}
-
-static kin_spawn_opts opts_for(const char *const *argv)
-{
-	kin_spawn_opts o = KIN_SPAWN_OPTS_INIT;
-	o.argv = argv;
-	return o;
-}
-
 static void wait_ok(kin_proc *p, int code)
 {
 	kin_status st;
@@ -37,11 +15,11 @@ static void wait_ok(kin_proc *p, int code)
 TEST(pipeline_printf_tr_wc)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *a0[] = {"printf", "hello world", NULL};
 	const char *a1[] = {"tr", "a-z", "A-Z", NULL};
 	const char *a2[] = {"wc", "-c", NULL};
-	kin_spawn_opts s0 = opts_for(a0), s1 = opts_for(a1), s2 = opts_for(a2);
+	kin_spawn_opts s0 = test_opts(a0), s1 = test_opts(a1), s2 = test_opts(a2);
 	s2.stdio[1].kind = KIN_STDIO_PIPE;
 	const kin_spawn_opts *stages[] = {&s0, &s1, &s2};
 	kin_proc *procs[3];
@@ -53,16 +31,16 @@ TEST(pipeline_printf_tr_wc)
 		wait_ok(procs[i], 0);
 		kin_proc_free(procs[i]);
 	}
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(pipeline_transforms_data_and_owner_never_touches_it)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *a0[] = {"cat", NULL};
 	const char *a1[] = {"tr", "a-z", "A-Z", NULL};
-	kin_spawn_opts s0 = opts_for(a0), s1 = opts_for(a1);
+	kin_spawn_opts s0 = test_opts(a0), s1 = test_opts(a1);
 	s0.stdio[0].kind = KIN_STDIO_PIPE;
 	s0.stdio[1].kind = KIN_STDIO_PIPE; /* overridden: stage 0 writes to stage 1 */
 	s1.stdio[0].kind = KIN_STDIO_PIPE; /* overridden: stage 1 reads stage 0 */
@@ -88,17 +66,17 @@ TEST(pipeline_transforms_data_and_owner_never_touches_it)
 		wait_ok(procs[i], 0);
 		kin_proc_free(procs[i]);
 	}
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(pipeline_moves_megabytes_between_children)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *a0[] = {"head", "-c", "10485760", "/dev/zero", NULL};
 	const char *a1[] = {"cat", NULL};
 	const char *a2[] = {"wc", "-c", NULL};
-	kin_spawn_opts s0 = opts_for(a0), s1 = opts_for(a1), s2 = opts_for(a2);
+	kin_spawn_opts s0 = test_opts(a0), s1 = test_opts(a1), s2 = test_opts(a2);
 	s0.pipe_size = 4096; /* the pipe stage 0 writes into: tiny, still correct */
 	s2.stdio[1].kind = KIN_STDIO_PIPE;
 	const kin_spawn_opts *stages[] = {&s0, &s1, &s2};
@@ -111,17 +89,17 @@ TEST(pipeline_moves_megabytes_between_children)
 		wait_ok(procs[i], 0);
 		kin_proc_free(procs[i]);
 	}
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(pipeline_reports_every_exit_status)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *a0[] = {"sh", "-c", "echo x; exit 3", NULL};
 	const char *a1[] = {"sh", "-c", "cat >/dev/null; exit 4", NULL};
 	const char *a2[] = {"sh", "-c", "cat >/dev/null; exit 5", NULL};
-	kin_spawn_opts s0 = opts_for(a0), s1 = opts_for(a1), s2 = opts_for(a2);
+	kin_spawn_opts s0 = test_opts(a0), s1 = test_opts(a1), s2 = test_opts(a2);
 	const kin_spawn_opts *stages[] = {&s0, &s1, &s2};
 	kin_proc *procs[3];
 	ASSERT_OK(kin_pipeline_spawn(loop, stages, 3, procs, NULL));
@@ -129,16 +107,16 @@ TEST(pipeline_reports_every_exit_status)
 		wait_ok(procs[i], 3 + i);
 		kin_proc_free(procs[i]);
 	}
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(pipeline_stage_stderr_comes_from_its_own_opts)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *a0[] = {"echo", "data", NULL};
 	const char *a1[] = {"sh", "-c", "cat; echo oops >&2", NULL};
-	kin_spawn_opts s0 = opts_for(a0), s1 = opts_for(a1);
+	kin_spawn_opts s0 = test_opts(a0), s1 = test_opts(a1);
 	s1.stdio[1].kind = KIN_STDIO_PIPE;
 	s1.stdio[2].kind = KIN_STDIO_PIPE;
 	const kin_spawn_opts *stages[] = {&s0, &s1};
@@ -153,17 +131,17 @@ TEST(pipeline_stage_stderr_comes_from_its_own_opts)
 		wait_ok(procs[i], 0);
 		kin_proc_free(procs[i]);
 	}
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(pipeline_reader_exit_gives_writer_epipe)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	/* yes never stops on its own: only the closed pipe ends it. */
 	const char *a0[] = {"yes", NULL};
 	const char *a1[] = {"head", "-n", "2", NULL};
-	kin_spawn_opts s0 = opts_for(a0), s1 = opts_for(a1);
+	kin_spawn_opts s0 = test_opts(a0), s1 = test_opts(a1);
 	s1.stdio[1].kind = KIN_STDIO_PIPE;
 	const kin_spawn_opts *stages[] = {&s0, &s1};
 	kin_proc *procs[2];
@@ -178,16 +156,16 @@ TEST(pipeline_reader_exit_gives_writer_epipe)
 	wait_ok(procs[1], 0);
 	kin_proc_free(procs[0]);
 	kin_proc_free(procs[1]);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 static void failing_stage(size_t bad, size_t n)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *ok[] = {"sleep", "100", NULL};
 	const char *missing[] = {"kin-no-such-stage-xyz", NULL};
-	kin_spawn_opts good = opts_for(ok), broken = opts_for(missing);
+	kin_spawn_opts good = test_opts(ok), broken = test_opts(missing);
 	const kin_spawn_opts *stages[4];
 	for (size_t i = 0; i < n; i++)
 		stages[i] = i == bad ? &broken : &good;
@@ -206,7 +184,7 @@ static void failing_stage(size_t bad, size_t n)
 	ASSERT_EQ(why.error, -ENOENT);
 	ASSERT_EQ(why.step, KIN_STEP_EXEC);
 	/* The sleeps started before the failure are dead and reaped. */
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(pipeline_failing_middle_stage_reaps_the_others)
@@ -223,9 +201,9 @@ TEST(pipeline_failing_first_and_last_stage)
 TEST(pipeline_single_stage_is_a_plain_spawn)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *a0[] = {"echo", "solo", NULL};
-	kin_spawn_opts s0 = opts_for(a0);
+	kin_spawn_opts s0 = test_opts(a0);
 	s0.stdio[1].kind = KIN_STDIO_PIPE;
 	const kin_spawn_opts *stages[] = {&s0};
 	kin_proc *p;
@@ -235,15 +213,15 @@ TEST(pipeline_single_stage_is_a_plain_spawn)
 	ASSERT_STR_EQ(buf, "solo\n");
 	wait_ok(p, 0);
 	kin_proc_free(p);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(pipeline_rejects_bad_arguments)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *a0[] = {"true", NULL};
-	kin_spawn_opts s0 = opts_for(a0);
+	kin_spawn_opts s0 = test_opts(a0);
 	const kin_spawn_opts *stages[] = {&s0, NULL};
 	kin_proc *procs[2] = {NULL, NULL};
 	kin_spawn_error why;
@@ -255,5 +233,5 @@ TEST(pipeline_rejects_bad_arguments)
 	ASSERT_EQ(kin_pipeline_spawn(loop, stages, 2, procs, &why), -EINVAL);
 	ASSERT(strncmp(why.message, "stage 1: ", 9) == 0);
 	ASSERT(procs[0] == NULL && procs[1] == NULL);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }

@@ -97,29 +97,6 @@ static void check_pattern(const unsigned char *b, size_t n, unsigned char (*pat)
 			test_fail(__FILE__, __LINE__, "byte %zu is %u, expected %u", i, b[i], pat(i));
 }
 
-static kin_loop *start(int *fds)
-{
-	*fds = test_count_fds();
-	kin_loop *loop;
-	ASSERT_OK(kin_loop_new(&loop));
-	test_warm_loop(loop); /* so fds counted mid-test include the spawner's */
-	return loop;
-}
-
-static void finish(kin_loop *loop, int fds)
-{
-	kin_loop_free(loop);
-	ASSERT_EQ(test_count_fds(), fds);
-	ASSERT_NO_CHILDREN();
-}
-
-static kin_spawn_opts opts_for(const char *const *argv)
-{
-	kin_spawn_opts o = KIN_SPAWN_OPTS_INIT;
-	o.argv = argv;
-	return o;
-}
-
 static int tmp_fd(void)
 {
 	int fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -130,9 +107,9 @@ static int tmp_fd(void)
 TEST(run_buffer_roundtrip_through_cat)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"cat", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	kin_spawn_opts o_copy = o;
 	char in[] = "hello, kin_run\n";
 	char out[64];
@@ -154,19 +131,19 @@ TEST(run_buffer_roundtrip_through_cat)
 	/* The caller's structs are copied, never changed. */
 	ASSERT(test_same_spawn_opts(&o, &o_copy));
 	ASSERT(test_same_run_opts(&r, &r_copy));
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST_TIMEOUT(run_big_stdout_and_stderr_with_big_stdin_no_deadlock, 120)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const size_t big = 8 * MiB;
 	char size_arg[32];
 	snprintf(size_arg, sizeof(size_arg), "%zu", big);
 	const char *argv[8];
 	test_helper_argv(argv, 8, "run_spew", size_arg, NULL);
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	unsigned char *in = malloc(big), *out = malloc(big + 64), *err = malloc(big + 64);
 	unsigned long sum = 0;
 	for (size_t i = 0; i < big; i++) {
@@ -195,13 +172,13 @@ TEST_TIMEOUT(run_big_stdout_and_stderr_with_big_stdin_no_deadlock, 120)
 	free(in);
 	free(out);
 	free(err);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(run_input_from_fd_output_to_fds)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const size_t n = 3 * MiB + 17;
 	unsigned char *data = malloc(n);
 	for (size_t i = 0; i < n; i++)
@@ -211,7 +188,7 @@ TEST(run_input_from_fd_output_to_fds)
 	ASSERT_EQ(lseek(in_fd, 0, SEEK_SET), 0);
 	int fds_open = test_count_fds();
 	const char *argv[] = {"sh", "-c", "cat; echo done >&2", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
 	r.in = (kin_io){.kind = KIN_IO_FD, .fd = in_fd};
 	r.out = (kin_io){.kind = KIN_IO_FD, .fd = out_fd};
@@ -236,7 +213,7 @@ TEST(run_input_from_fd_output_to_fds)
 	close(err_fd);
 	free(data);
 	free(got);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 /* A reader at the other end of a pipe the run writes its stdout to. */
@@ -271,7 +248,7 @@ static void *read_pipe(void *arg)
 static void output_to_pipe(bool nonblocking)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	int p[2];
 	ASSERT_OK(pipe2(p, O_CLOEXEC));
 	if (nonblocking)
@@ -284,7 +261,7 @@ static void output_to_pipe(bool nonblocking)
 	snprintf(arg, sizeof(arg), "%zu", n);
 	const char *argv[8];
 	test_helper_argv(argv, 8, "run_write_exit", arg, NULL);
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
 	r.out = (kin_io){.kind = KIN_IO_FD, .fd = p[1]};
 	kin_run_result res;
@@ -297,7 +274,7 @@ static void output_to_pipe(bool nonblocking)
 	ASSERT_EQ(res.bytes_out, n);
 	ASSERT_EQ(pr.got, n);
 	ASSERT(pr.pattern_ok);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST_TIMEOUT(run_output_to_blocking_pipe_with_slow_reader, 60)
@@ -359,9 +336,9 @@ static int check(const void *buf, size_t n, void *userdata)
 TEST_TIMEOUT(run_input_and_output_callbacks, 60)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"cat", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	struct feeder f = {.total = 5 * MiB};
 	struct checker c = {.check = true};
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
@@ -378,15 +355,15 @@ TEST_TIMEOUT(run_input_and_output_callbacks, 60)
 	ASSERT_EQ(res.bytes_out, f.total);
 	ASSERT(!c.bad);
 	ASSERT(c.max_chunk <= 10000);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(run_output_callback_abort_kills_child)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"yes", NULL}; /* never ends on its own */
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	struct checker c = {.abort_after = 3, .abort_with = -ECANCELED};
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
 	r.out = (kin_io){.kind = KIN_IO_CALLBACK, .output = check, .userdata = &c};
@@ -396,30 +373,30 @@ TEST(run_output_callback_abort_kills_child)
 	ASSERT_EQ(kin_run(loop, &o, &r, &res, NULL), -ECANCELED);
 	ASSERT_EQ(c.calls, 4);
 	ASSERT(memcmp(&res, &untouched, sizeof(res)) == 0);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(run_input_callback_abort_kills_child)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"cat", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	struct feeder f = {.total = 100 * MiB, .abort_after = 5, .abort_with = -EIO};
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
 	r.in = (kin_io){.kind = KIN_IO_CALLBACK, .input = feed, .userdata = &f};
 	r.out = (kin_io){.kind = KIN_IO_NONE};
 	ASSERT_EQ(kin_run(loop, &o, &r, NULL, NULL), -EIO);
 	ASSERT_EQ(f.calls, 6);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(run_small_output_buffer_truncates_and_child_finishes)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"head", "-c", "1000000", "/dev/zero", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	char out[100];
 	memset(out, 'x', sizeof(out));
 	size_t filled = 0;
@@ -434,15 +411,15 @@ TEST(run_small_output_buffer_truncates_and_child_finishes)
 	ASSERT_EQ(res.bytes_out, 1000000);
 	for (size_t i = 0; i < sizeof(out); i++)
 		ASSERT_EQ(out[i], 0);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(run_exact_fit_is_not_truncated)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"printf", "12345", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	char out[5];
 	size_t filled = 0;
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
@@ -452,15 +429,15 @@ TEST(run_exact_fit_is_not_truncated)
 	ASSERT(!res.out_truncated);
 	ASSERT_EQ(filled, 5);
 	ASSERT(memcmp(out, "12345", 5) == 0);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(run_merge_stderr_into_stdout)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"sh", "-c", "echo out; echo err >&2; echo out2", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	char out[64], err[64];
 	size_t out_n = 0, err_n = 777;
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
@@ -474,15 +451,15 @@ TEST(run_merge_stderr_into_stdout)
 	ASSERT_STR_EQ(out, "out\nerr\nout2\n");
 	ASSERT_EQ(res.bytes_err, 0);
 	ASSERT_EQ(err_n, 777);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(run_deadline_terminates_with_sigterm)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"sh", "-c", "echo before; exec sleep 100", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	char out[64];
 	size_t out_n = 0;
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
@@ -495,15 +472,15 @@ TEST(run_deadline_terminates_with_sigterm)
 	ASSERT_EQ(res.status.signal, SIGTERM);
 	out[out_n] = 0;
 	ASSERT_STR_EQ(out, "before\n");
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(run_deadline_with_sigkill)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"sleep", "100", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
 	r.deadline = kin_after(200 * KIN_MSEC);
 	r.timeout_signal = SIGKILL;
@@ -512,16 +489,16 @@ TEST(run_deadline_with_sigkill)
 	ASSERT(res.timed_out);
 	ASSERT_EQ(res.status.kind, KIN_KILLED);
 	ASSERT_EQ(res.status.signal, SIGKILL);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(run_deadline_escalates_to_sigkill)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	/* An ignored signal stays ignored across exec: sleep shrugs off SIGTERM. */
 	const char *argv[] = {"sh", "-c", "trap '' TERM; echo ready; exec sleep 100", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	char out[16];
 	size_t out_n = 0;
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
@@ -534,17 +511,17 @@ TEST(run_deadline_escalates_to_sigkill)
 	ASSERT_EQ(res.status.kind, KIN_KILLED);
 	ASSERT_EQ(res.status.signal, SIGKILL);
 	ASSERT_EQ(out_n, 6);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(run_child_ignoring_stdin_is_no_error)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const size_t n = 10 * MiB;
 	char *in = calloc(1, n);
 	const char *argv[] = {"true", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
 	r.in = (kin_io){.kind = KIN_IO_BUFFER, .buf = in, .len = n};
 	kin_run_result res;
@@ -557,18 +534,18 @@ TEST(run_child_ignoring_stdin_is_no_error)
 	sigpending(&pending);
 	ASSERT(!sigismember(&pending, SIGPIPE));
 	free(in);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(run_child_closing_stdin_early_keeps_running)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const size_t n = 10 * MiB;
 	char *in = malloc(n);
 	memset(in, 'a', n);
 	const char *argv[] = {"sh", "-c", "head -c 10; exec 0<&-; sleep 0.2; echo tail", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	char out[64];
 	size_t out_n = 0;
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
@@ -584,7 +561,7 @@ TEST(run_child_closing_stdin_early_keeps_running)
 	sigpending(&pending);
 	ASSERT(!sigismember(&pending, SIGPIPE));
 	free(in);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 /* Input that takes its time, so the child has written everything and
@@ -601,13 +578,13 @@ static ssize_t slow_eof(void *buf, size_t n, void *userdata)
 TEST(run_output_written_just_before_exit_is_kept)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const size_t n = 60000; /* fits in a pipe: the child never waits for us */
 	char arg[32];
 	snprintf(arg, sizeof(arg), "%zu", n);
 	const char *argv[8];
 	test_helper_argv(argv, 8, "run_write_exit", arg, NULL);
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	unsigned char *out = malloc(n + 1), *err = malloc(n + 1);
 	for (int round = 0; round < 3; round++) {
 		size_t out_n = 0;
@@ -630,19 +607,19 @@ TEST(run_output_written_just_before_exit_is_kept)
 	}
 	free(out);
 	free(err);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(run_output_just_before_exit_reaches_callbacks)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const size_t n = 60000;
 	char arg[32];
 	snprintf(arg, sizeof(arg), "%zu", n);
 	const char *argv[8];
 	test_helper_argv(argv, 8, "run_write_exit", arg, NULL);
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	struct checker c = {.check = true};
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
 	r.in = (kin_io){.kind = KIN_IO_CALLBACK, .input = slow_eof};
@@ -654,7 +631,7 @@ TEST(run_output_just_before_exit_reaches_callbacks)
 	ASSERT_EQ(c.got, n);
 	ASSERT(!c.bad);
 	ASSERT_EQ(res.bytes_err, 0); /* stderr was NONE: /dev/null */
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 /* A consumer slower than the grace period after exit still gets all that
@@ -668,13 +645,13 @@ static int slow_check(const void *buf, size_t n, void *userdata)
 TEST(run_slow_consumer_after_exit_gets_everything)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const size_t n = 5000;
 	char arg[32];
 	snprintf(arg, sizeof(arg), "%zu", n);
 	const char *argv[8];
 	test_helper_argv(argv, 8, "run_write_exit", arg, NULL);
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	struct checker c = {.check = true};
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
 	r.in = (kin_io){.kind = KIN_IO_CALLBACK, .input = slow_eof};
@@ -684,7 +661,7 @@ TEST(run_slow_consumer_after_exit_gets_everything)
 	ASSERT_OK(kin_run(loop, &o, &r, &res, NULL));
 	ASSERT_EQ(c.got, n);
 	ASSERT(!c.bad);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 static ssize_t slower_eof(void *buf, size_t n, void *userdata)
@@ -699,13 +676,13 @@ static ssize_t slower_eof(void *buf, size_t n, void *userdata)
 TEST(run_deadline_passed_at_exit_still_delivers_output)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const size_t n = 60000;
 	char arg[32];
 	snprintf(arg, sizeof(arg), "%zu", n);
 	const char *argv[8];
 	test_helper_argv(argv, 8, "run_write_exit", arg, NULL);
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	struct checker c = {.check = true};
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
 	/* The input callback holds kin_run past the deadline; by the time it
@@ -721,15 +698,15 @@ TEST(run_deadline_passed_at_exit_still_delivers_output)
 	ASSERT(!res.timed_out);
 	ASSERT_EQ(c.got, n);
 	ASSERT(!c.bad);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 static void grandchild_holds_stdout(kin_time deadline)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"sh", "-c", "sleep 100 & echo $!", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	char out[64];
 	size_t out_n = 0;
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
@@ -745,7 +722,7 @@ static void grandchild_holds_stdout(kin_time deadline)
 	ASSERT_EQ(res.status.kind, KIN_EXITED);
 	ASSERT_EQ(res.status.code, 0);
 	ASSERT(!res.timed_out);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST_TIMEOUT(run_grandchild_holding_stdout_does_not_hang, 20)
@@ -761,9 +738,9 @@ TEST_TIMEOUT(run_grandchild_holding_stdout_does_not_wait_for_deadline, 20)
 TEST(run_spawn_failure_is_enoent_with_why)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"kin-no-such-program-run", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	struct feeder f = {.total = 10};
 	struct checker c = {0};
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
@@ -776,15 +753,15 @@ TEST(run_spawn_failure_is_enoent_with_why)
 	ASSERT_EQ(why.step, KIN_STEP_EXEC);
 	ASSERT(strstr(why.message, "kin-no-such-program-run") != NULL);
 	ASSERT_EQ(f.calls, 0);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST(run_rejects_bad_arguments)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"true", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
 	kin_spawn_error why;
 	ASSERT_EQ(kin_run(NULL, &o, &r, NULL, &why), -EINVAL);
@@ -811,18 +788,18 @@ TEST(run_rejects_bad_arguments)
 	kin_run_result res;
 	ASSERT_OK(kin_run(loop, &o, &r, &res, NULL));
 	ASSERT_EQ(res.status.kind, KIN_EXITED);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
 
 TEST_TIMEOUT(run_memory_is_bounded_by_buffer_size, 120)
 {
 	int fds;
-	kin_loop *loop = start(&fds);
+	kin_loop *loop = test_loop_start(&fds);
 	const size_t n = 64 * MiB;
 	char arg[32];
 	snprintf(arg, sizeof(arg), "%zu", n);
 	const char *argv[] = {"head", "-c", arg, "/dev/zero", NULL};
-	kin_spawn_opts o = opts_for(argv);
+	kin_spawn_opts o = test_opts(argv);
 	struct checker c = {0};
 	kin_run_opts r = KIN_RUN_OPTS_INIT;
 	r.out = (kin_io){.kind = KIN_IO_CALLBACK, .output = check, .userdata = &c};
@@ -840,5 +817,5 @@ TEST_TIMEOUT(run_memory_is_bounded_by_buffer_size, 120)
 	ASSERT_INT(c.max_chunk, <=, 16384);
 	/* Holding the stream would have grown us by 64 MiB. */
 	ASSERT_INT(after.ru_maxrss - before.ru_maxrss, <, 16 * 1024);
-	finish(loop, fds);
+	test_loop_finish(loop, fds);
 }
