@@ -6,6 +6,7 @@
 #include "kin.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdatomic.h>
 
@@ -35,6 +36,17 @@ int kin__write_full(int fd, const void *buf, size_t n);
 int kin__fd_above_stdio(int fd);
 /* pipe2(O_CLOEXEC) with both ends at 3 or above; 0 or -errno. */
 int kin__pipe(int p[2]);
+
+/* ---- SIGPIPE (sigpipe.c) */
+
+/* Blocks SIGPIPE in this thread until kin__sigpipe_restore, which consumes
+ * a SIGPIPE raised meanwhile (when maybe_raised: the caller saw EPIPE, or
+ * cannot tell) unless the caller had it blocked already. */
+typedef struct kin__sigpipe_guard {
+	sigset_t old;
+} kin__sigpipe_guard;
+void kin__sigpipe_block(kin__sigpipe_guard *g);
+void kin__sigpipe_restore(const kin__sigpipe_guard *g, bool maybe_raised);
 
 /* ---- loop */
 

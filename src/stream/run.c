@@ -98,40 +98,10 @@ static kin_stdio_kind stdio_for(const kin_io *io)
 	return io->kind == KIN_IO_NONE ? KIN_STDIO_NULL : KIN_STDIO_PIPE;
 }
 
-/* SIGPIPE stays blocked in this thread while data moves, so a child that
- * closes its stdin (or an output fd whose reader left) gives EPIPE rather
- * than killing the host. A SIGPIPE we raised is consumed before the mask
- * is restored; one that was already pending is left alone. User callbacks
- * run inside this window too. */
-typedef struct sigpipe_guard {
-	sigset_t old;
-	bool was_pending;
-} sigpipe_guard;
-
-static void sigpipe_block(sigpipe_guard *g)
-{
-	sigset_t set, pending;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &set, &g->old);
-	sigpending(&pending);
-	g->was_pending = sigismember(&pending, SIGPIPE) == 1;
-}
-
-static void sigpipe_restore(const sigpipe_guard *g)
-{
-	sigset_t set, pending;
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	sigpending(&pending);
-	if (!g->was_pending && sigismember(&pending, SIGPIPE) == 1) {
-		struct timespec zero = {0, 0};
-		while (sigtimedwait(&set, NULL, &zero) < 0 && errno == EINTR)
-			;
-	}
-	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-}
-
+/* SIGPIPE stays blocked in this thread while data moves (see
+ * src/core/sigpipe.c), so a child that closes its stdin, or an output fd
+ * whose reader left, gives EPIPE rather than killing the host. User
+ * callbacks run inside this window too. */
 int kin_run(kin_loop *loop, const kin_spawn_opts *spawn, const kin_run_opts *run,
 	    kin_run_result *result, kin_spawn_error *why)
 {
@@ -200,10 +170,10 @@ int kin_run(kin_loop *loop, const kin_spawn_opts *spawn, const kin_run_opts *run
 	st.out.pipe = kin_proc_stdout(st.proc);
 	st.err.pipe = kin_proc_stderr(st.proc);
 
-	sigpipe_guard guard;
-	sigpipe_block(&guard);
+	kin__sigpipe_guard guard;
+	kin__sigpipe_block(&guard);
 	r = kin__run_pump(&st);
-	sigpipe_restore(&guard);
+	kin__sigpipe_restore(&guard, true); /* cheap once per run: it checks */
 
 	kin_status status;
 	if (r < 0) {

@@ -73,40 +73,15 @@ ssize_t kin_stream_read(kin_stream *s, void *buf, size_t n, kin_time deadline)
 	}
 }
 
-/* SIGPIPE is blocked in this thread for the whole call, so a gone reader
- * gives -EPIPE instead of a signal. If we raised one, it is consumed before
- * the mask is restored. When the caller already blocked SIGPIPE, one may
- * have been pending before us, so it is left for the caller. Two syscalls
- * per call, however many writes it takes. */
-static void block_sigpipe(sigset_t *old)
-{
-	sigset_t pipe_set;
-	sigemptyset(&pipe_set);
-	sigaddset(&pipe_set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &pipe_set, old);
-}
-
-static void unblock_sigpipe(const sigset_t *old, bool raised)
-{
-	if (raised && !sigismember(old, SIGPIPE)) {
-		sigset_t pipe_set;
-		sigemptyset(&pipe_set);
-		sigaddset(&pipe_set, SIGPIPE);
-		struct timespec zero = {0, 0};
-		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
-			;
-	}
-	pthread_sigmask(SIG_SETMASK, old, NULL);
-}
-
 ssize_t kin_stream_write(kin_stream *s, const void *buf, size_t n, kin_time deadline)
 {
 	if (!s || !s->writer)
 		return -EINVAL;
 	size_t done = 0;
 	int err = 0;
-	sigset_t old;
-	block_sigpipe(&old);
+	/* Two syscalls per call, however many writes it takes. */
+	kin__sigpipe_guard guard;
+	kin__sigpipe_block(&guard);
 	while (done < n) {
 		if (s->fd < 0) {
 			err = -EBADF;
@@ -134,7 +109,7 @@ ssize_t kin_stream_write(kin_stream *s, const void *buf, size_t n, kin_time dead
 		}
 		/* POLLERR alone means the reader is gone; the next write says EPIPE. */
 	}
-	unblock_sigpipe(&old, err == -EPIPE);
+	kin__sigpipe_restore(&guard, err == -EPIPE);
 	return done ? (ssize_t)done : err ? err : 0;
 }
 
