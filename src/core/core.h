@@ -48,6 +48,11 @@ typedef struct kin__sigpipe_guard {
 void kin__sigpipe_block(kin__sigpipe_guard *g);
 void kin__sigpipe_restore(const kin__sigpipe_guard *g, bool maybe_raised);
 
+/* write(2) that reports a gone reader as EPIPE and never raises SIGPIPE:
+ * pwritev2(RWF_NOSIGNAL) where the kernel has it, else a write inside a
+ * guard. Returns what write(2) returns, with errno set. */
+ssize_t kin__write_nosigpipe(int fd, const void *buf, size_t n);
+
 /* ---- loop */
 
 /* Intrusive list node so the loop can find every proc it owns at free;

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,15 +78,12 @@ ssize_t kin_stream_write(kin_stream *s, const void *buf, size_t n, kin_time dead
 		return -EINVAL;
 	size_t done = 0;
 	int err = 0;
-	/* Two syscalls per call, however many writes it takes. */
-	kin__sigpipe_guard guard;
-	kin__sigpipe_block(&guard);
 	while (done < n) {
 		if (s->fd < 0) {
 			err = -EBADF;
 			break;
 		}
-		ssize_t r = write(s->fd, (const char *)buf + done, n - done);
+		ssize_t r = kin__write_nosigpipe(s->fd, (const char *)buf + done, n - done);
 		if (r > 0) {
 			done += (size_t)r;
 			/* A short write means the pipe is full: with no time left,
@@ -109,7 +105,6 @@ ssize_t kin_stream_write(kin_stream *s, const void *buf, size_t n, kin_time dead
 		}
 		/* POLLERR alone means the reader is gone; the next write says EPIPE. */
 	}
-	kin__sigpipe_restore(&guard, err == -EPIPE);
 	return done ? (ssize_t)done : err ? err : 0;
 }
 
