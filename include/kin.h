@@ -66,7 +66,8 @@ int kin_loop_fd(const kin_loop *loop);
 
 /* Dispatches events until the deadline, kin_loop_stop(), or nothing is left
  * to wait for. Returns the number of callbacks run, or -ETIMEDOUT if the
- * deadline passed before any ran and work is still pending. */
+ * deadline passed before any ran and work is still pending. Of the watches
+ * ready at one wakeup, those that became writable run first. */
 int kin_loop_run(kin_loop *loop, kin_time deadline);
 /* Makes the running kin_loop_run return after the current callback. */
 void kin_loop_stop(kin_loop *loop);

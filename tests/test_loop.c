@@ -485,6 +485,52 @@ TEST(watch_free_inside_callbacks)
 	ASSERT_EQ(test_count_fds(), fds);
 }
 
+/* Records which watches ran, in order, and pauses each one. */
+struct dispatch_log {
+	char order[8];
+	int n;
+};
+
+static void log_and_pause(kin_watch *w, unsigned events, void *userdata)
+{
+	struct dispatch_log *log = userdata;
+	if (log->n < (int)sizeof(log->order) - 1)
+		log->order[log->n++] = events & KIN_WRITABLE ? 'w' : 'r';
+	kin_watch_set(w, 0);
+}
+
+TEST(watch_writers_run_before_readers_in_one_pass)
+{
+	int fds = test_count_fds();
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	int p[2][2];
+	kin_watch *readers[2], *writers[2];
+	struct dispatch_log log = {.n = 0};
+	/* Readers are registered and made ready first, so epoll alone would
+	 * hand them over first. */
+	for (int i = 0; i < 2; i++) {
+		ASSERT_OK(pipe2(p[i], O_CLOEXEC | O_NONBLOCK));
+		ASSERT(write(p[i][1], "x", 1) == 1);
+		ASSERT_OK(kin_watch_new(loop, p[i][0], log_and_pause, &log, &readers[i]));
+		ASSERT_OK(kin_watch_set(readers[i], KIN_READABLE));
+	}
+	for (int i = 0; i < 2; i++) {
+		ASSERT_OK(kin_watch_new(loop, p[i][1], log_and_pause, &log, &writers[i]));
+		ASSERT_OK(kin_watch_set(writers[i], KIN_WRITABLE));
+	}
+	ASSERT_EQ(kin_loop_run(loop, kin_after(10 * KIN_SEC)), 4);
+	ASSERT_STR_EQ(log.order, "wwrr");
+	for (int i = 0; i < 2; i++) {
+		kin_watch_free(readers[i]);
+		kin_watch_free(writers[i]);
+		close(p[i][0]);
+		close(p[i][1]);
+	}
+	kin_loop_free(loop);
+	ASSERT_EQ(test_count_fds(), fds);
+}
+
 /* ---- running, stopping, deadlines */
 
 struct stopper {

@@ -231,13 +231,20 @@ int kin_loop_run(kin_loop *loop, kin_time deadline)
 			return ran > 0 ? ran : -ETIMEDOUT;
 		}
 		loop->dispatching++;
-		for (int i = 0; i < n && !loop->stop; i++) {
-			kin_watch *w = events[i].data.ptr;
-			if (w->dead)
-				continue;
-			unsigned ev = to_kin_events(events[i].events);
-			w->cb(w, ev, w->userdata);
-			ran++;
+		/* Writers first, then everything else. Bytes already made move
+		 * on before more are read in: a child fed before its output is
+		 * drained gets longer runs, and on a shared CPU epoll's own
+		 * order roughly doubles the context switches of a pipe round
+		 * trip (bench/stream_cat.c). */
+		for (int pass = 0; pass < 2; pass++) {
+			for (int i = 0; i < n && !loop->stop; i++) {
+				kin_watch *w = events[i].data.ptr;
+				bool writable = events[i].events & EPOLLOUT;
+				if (w->dead || writable != (pass == 0))
+					continue;
+				w->cb(w, to_kin_events(events[i].events), w->userdata);
+				ran++;
+			}
 		}
 		loop->dispatching--;
 		if (!loop->dispatching)
