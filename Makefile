@@ -134,7 +134,7 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/bin/kin $(DESTDIR)$(PREFIX)/lib/pkgconfig/kin.pc
 
 format:
-	clang-format -i include/*.h src/*/*.[ch] cli/*.[ch] tests/*.[ch] bench/*.c examples/*.c
+	clang-format -i include/*.h src/*/*.[ch] cli/*.[ch] tests/*.[ch] tests/*/*.c bench/*.[ch] examples/*.c fuzz/*.c
 
 clean:
 	rm -rf build kin.pc
