@@ -25,8 +25,10 @@
 
 #define CHUNK (128 * 1024)
 #define PIPE_SIZE (1024 * 1024)
-#define ROUNDS 8
-#define ROUND_BYTES ((size_t)128 * 1024 * 1024) /* 8 x 128 MiB = 1 GiB per side */
+#ifndef ROUNDS
+#define ROUNDS 32
+#endif
+#define ROUND_BYTES ((size_t)1024 * 1024 * 1024 / ROUNDS) /* 1 GiB per side in all */
 
 extern char **environ;
 
