@@ -23,7 +23,8 @@ else
   OPT := -O2 -g
 endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
-LDLIBS := -pthread
+# msgpack-c (libmsgpack-dev) encodes the worker protocol.
+LDLIBS := -pthread -lmsgpackc
 
 LIB_SRC := $(sort $(wildcard src/*/*.c))
 CLI_SRC := $(sort $(wildcard cli/*.c))
@@ -44,6 +45,9 @@ EXAMPLES := $(EXAMPLE_SRC:examples/%.c=$(O)/examples/%)
 # Fuzz targets, each also built with a plain driver so `make test` runs them.
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZERS := $(FUZZ_SRC:fuzz/fuzz_%.c=$(O)/fuzz/%)
+# Library sources that make fuzz (libFuzzer) compiles into every target.
+FUZZ_LIB_SRC := $(sort src/core/buf.c src/worker/mp.c src/worker/protocol.c \
+	$(wildcard src/core/*.c src/chan/*.c))
 FUZZ_SECONDS ?= 60
 
 .PHONY: all build test test-build demo bench fuzz install uninstall deps clean format
@@ -88,13 +92,23 @@ $(O)/fuzz/cli_parse: fuzz/fuzz_cli_parse.c fuzz/standalone.c cli/parse.c cli/par
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ fuzz/fuzz_cli_parse.c fuzz/standalone.c cli/parse.c
 
+# The chan_frame target fuzzes the chan decoder (src/chan/) through a real socket.
+$(O)/fuzz/chan_frame: fuzz/fuzz_chan_frame.c fuzz/standalone.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ fuzz/fuzz_chan_frame.c fuzz/standalone.c $(STATIC) $(LDLIBS)
+
+# The protocol target fuzzes the worker protocol decoder and kin_mp_unpack.
+$(O)/fuzz/protocol: fuzz/fuzz_protocol.c fuzz/standalone.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ fuzz/fuzz_protocol.c fuzz/standalone.c $(STATIC) $(LDLIBS)
+
 # Coverage-guided fuzzing with libFuzzer (clang), FUZZ_SECONDS per target.
 fuzz:
 	@scripts/deps.sh fuzz
 	@mkdir -p build/libfuzzer
 	@for t in $(FUZZ_SRC:fuzz/fuzz_%.c=%); do \
-		clang -g -O1 -Iinclude -fsanitize=fuzzer,address,undefined \
-			-o build/libfuzzer/$$t fuzz/fuzz_$$t.c cli/parse.c || exit 1; \
+		clang -g -O1 -std=c11 -D_GNU_SOURCE -pthread -Iinclude -fsanitize=fuzzer,address,undefined \
+			-o build/libfuzzer/$$t fuzz/fuzz_$$t.c cli/parse.c $(FUZZ_LIB_SRC) -lmsgpackc || exit 1; \
 		mkdir -p build/libfuzzer/corpus-$$t && cp fuzz/corpus/$$t/* build/libfuzzer/corpus-$$t/; \
 		build/libfuzzer/$$t -max_total_time=$(FUZZ_SECONDS) build/libfuzzer/corpus-$$t || exit 1; \
 	done

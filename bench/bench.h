@@ -46,5 +46,12 @@ void bench_spawn_true(void);
 void bench_stream_cat(void);
 void bench_slow_reader_rss(void);
 void bench_many_children(void);
+void bench_chan_rtt(void);
+void bench_chan_oneway(void);
+void bench_fd_pass(void);
+void bench_hol_small_msg(void);
+
+/* The children of the chan benchmarks: `kin-bench --chan-peer MODE N CPU`. */
+int bench_chan_peer(int argc, char **argv);
 
 #endif

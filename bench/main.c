@@ -22,6 +22,10 @@ static const struct {
 	{"stream_cat", bench_stream_cat, "GB/s through cat with kin streams vs a raw poll loop"},
 	{"slow_reader_rss", bench_slow_reader_rss, "owner's peak RSS growth behind a slow reader"},
 	{"many_children", bench_many_children, "per-child cost at N=10000 vs N=100"},
+	{"chan_rtt", bench_chan_rtt, "64 B round trip over a kin_chan vs a raw seqpacket socket"},
+	{"chan_oneway", bench_chan_oneway, "64 B messages/s into a child vs raw send()"},
+	{"fd_pass", bench_fd_pass, "fds/s, one per message, vs a raw SCM_RIGHTS loop"},
+	{"hol_small_msg", bench_hol_small_msg, "64 B round trip beside 64 MiB messages vs idle"},
 };
 
 double bench_seconds(void)
@@ -135,6 +139,9 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+	/* A child of the chan benchmarks (bench/chan.c), not a run. */
+	if (argc >= 3 && strcmp(argv[1], "--chan-peer") == 0)
+		return bench_chan_peer(argc, argv);
 	const char *v = getenv("KIN_BENCH_VERBOSE");
 	bench_verbose = v && *v && strcmp(v, "0") != 0;
 	for (int a = 1; a < argc; a++) {

@@ -65,8 +65,10 @@ void kin_loop_free(kin_loop *loop);
 int kin_loop_fd(const kin_loop *loop);
 
 /* Dispatches events until the deadline, kin_loop_stop(), or nothing is left
- * to wait for. Returns the number of callbacks run, or -ETIMEDOUT if the
- * deadline passed before any ran and work is still pending. Of the watches
+ * to wait for (it then still does kin's own chores that are ready, such as
+ * reaping a detached worker that ended). Returns the number of callbacks
+ * run, or -ETIMEDOUT if the deadline passed before any ran and work is
+ * still pending. Of the watches
  * ready at one wakeup, those that became writable run first. */
 int kin_loop_run(kin_loop *loop, kin_time deadline);
 /* Makes the running kin_loop_run return after the current callback. */
@@ -177,43 +179,6 @@ typedef struct kin_spawn_opts {
 
 #define KIN_SPAWN_OPTS_INIT {0}
 
-/* Which step of starting the child failed. */
-typedef enum kin_spawn_step {
-	KIN_STEP_NONE = 0,
-	KIN_STEP_OPTIONS,   /* the options were refused before anything ran */
-	KIN_STEP_RESOURCES, /* pipes, memory or fds in the owner */
-	KIN_STEP_CLONE,     /* creating the process (or its PID namespace) */
-	KIN_STEP_FDS,       /* arranging stdio and mapped fds */
-	KIN_STEP_SESSION,   /* setsid / setpgid */
-	KIN_STEP_RLIMIT,
-	KIN_STEP_CREDENTIALS, /* setgroups/setgid/setuid */
-	KIN_STEP_CWD,
-	KIN_STEP_EXEC,
-} kin_spawn_step;
-
-typedef struct kin_spawn_error {
-	int error; /* the same negative errno kin_proc_spawn returned */
-	kin_spawn_step step;
-	/* One line for a human: what failed, on what, and why. */
-	char message[256];
-} kin_spawn_error;
-
-const char *kin_spawn_step_name(kin_spawn_step step);
-
-/* Starts a child. Thread-safe. On failure returns a negative errno (the
- * child's own errno when it could not exec: -ENOENT, -EACCES, -ENOEXEC, ...)
- * and, if `why` is not NULL, fills it. A failed spawn leaves no zombie.
- *
- * A linked child dies with the owner process, never merely because the
- * thread that asked for it exited (a main thread that calls pthread_exit
- * counts as the process here): the main thread makes children itself
- * while the loop holds few, and every other spawn goes through the loop's
- * spawner thread (started when first needed, stopped by kin_loop_free),
- * which keeps a private fd table of a few fds. So a spawn costs the same
- * with ten children alive or ten thousand. */
-int kin_proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, kin_proc **ret,
-		   kin_spawn_error *why);
-
 /* ---------------------------------------------------------------- status */
 
 typedef enum kin_exit_kind {
@@ -236,6 +201,46 @@ int kin_status_shell_code(const kin_status *status);
 /* "exited(0)", "killed(SIGKILL)", "killed(SIGSEGV, core dumped)". Returns
  * what snprintf would. */
 int kin_status_format(const kin_status *status, char *buf, size_t size);
+
+/* Which step of starting the child failed. */
+typedef enum kin_spawn_step {
+	KIN_STEP_NONE = 0,
+	KIN_STEP_OPTIONS,   /* the options were refused before anything ran */
+	KIN_STEP_RESOURCES, /* pipes, memory or fds in the owner */
+	KIN_STEP_CLONE,     /* creating the process (or its PID namespace) */
+	KIN_STEP_FDS,       /* arranging stdio and mapped fds */
+	KIN_STEP_SESSION,   /* setsid / setpgid */
+	KIN_STEP_RLIMIT,
+	KIN_STEP_CREDENTIALS, /* setgroups/setgid/setuid */
+	KIN_STEP_CWD,
+	KIN_STEP_EXEC,
+	KIN_STEP_HANDSHAKE, /* a worker's first message (kin_worker_spawn) */
+} kin_spawn_step;
+
+typedef struct kin_spawn_error {
+	int error; /* the same negative errno kin_proc_spawn returned */
+	kin_spawn_step step;
+	/* One line for a human: what failed, on what, and why. */
+	char message[256];
+	/* A worker that died during its handshake (-ECHILD): how it ended. */
+	kin_status status;
+} kin_spawn_error;
+
+const char *kin_spawn_step_name(kin_spawn_step step);
+
+/* Starts a child. Thread-safe. On failure returns a negative errno (the
+ * child's own errno when it could not exec: -ENOENT, -EACCES, -ENOEXEC, ...)
+ * and, if `why` is not NULL, fills it. A failed spawn leaves no zombie.
+ *
+ * A linked child dies with the owner process, never merely because the
+ * thread that asked for it exited (a main thread that calls pthread_exit
+ * counts as the process here): the main thread makes children itself
+ * while the loop holds few, and every other spawn goes through the loop's
+ * spawner thread (started when first needed, stopped by kin_loop_free),
+ * which keeps a private fd table of a few fds. So a spawn costs the same
+ * with ten children alive or ten thousand. */
+int kin_proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, kin_proc **ret,
+		   kin_spawn_error *why);
 
 /* ---------------------------------------------------------------- procs */
 
@@ -377,6 +382,428 @@ int kin_run(kin_loop *loop, const kin_spawn_opts *spawn, const kin_run_opts *run
  * already started is killed and reaped. */
 int kin_pipeline_spawn(kin_loop *loop, const kin_spawn_opts *const *stages, size_t n,
 		       kin_proc **procs, kin_spawn_error *why);
+
+/* ---------------------------------------------------------------- buffers */
+
+/* A growable byte buffer: replies, packed arguments. {0} is empty. */
+typedef struct kin_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+} kin_buf;
+
+#define KIN_BUF_INIT {0}
+
+/* Appends n bytes, growing as needed: 0 or -ENOMEM. */
+int kin_buf_append(kin_buf *buf, const void *data, size_t n);
+/* Makes room for n more bytes without changing len: 0 or -ENOMEM. */
+int kin_buf_reserve(kin_buf *buf, size_t n);
+/* Frees the memory and empties the buffer. */
+void kin_buf_free(kin_buf *buf);
+
+/* ---------------------------------------------------------------- chans */
+
+/* A message endpoint over an AF_UNIX SOCK_SEQPACKET socket. A message is
+ * bytes plus fds plus other chans, delivered whole or not at all. Sending
+ * a chan hands the receiver a working endpoint: a capability. */
+typedef struct kin_chan kin_chan;
+
+/* Default and ceiling of kin_chan_set_max_message. */
+#define KIN_CHAN_DEFAULT_MAX ((size_t)64 << 20)
+/* fds plus chans in one message. */
+#define KIN_CHAN_MAX_FDS 250
+
+/* kin_chan_recv: the peer has closed and every message it sent has been
+ * received. Not an error: a status of its own. */
+#define KIN_CLOSED 1
+
+/* A message. Sending reads it; kin_chan_recv fills one that must then be
+ * released with kin_msg_release. */
+typedef struct kin_msg {
+	void *data;
+	size_t len;
+	/* Received fds and chans belong to the message until taken: take one
+	 * by copying it and setting its slot to -1 (or NULL). */
+	int *fds;
+	size_t nfds;
+	kin_chan **chans;
+	size_t nchans;
+	/* kin's own bookkeeping for a received message; leave alone. */
+	size_t priv_mapped; /* non-zero: data is a read-only mapping of that length */
+} kin_msg;
+
+#define KIN_MSG_INIT {0}
+
+/* A connected pair of endpoints. Both fds are close-on-exec and left
+ * blocking: no call depends on the flag (one with a deadline never blocks
+ * past it), and a wait without a deadline then sleeps in the kernel's own
+ * send or receive instead of in poll(), a cheaper round trip. */
+int kin_chan_pair(kin_chan **a, kin_chan **b);
+
+/* Adopts fd, which must be an AF_UNIX SOCK_SEQPACKET socket (else -ENOTSOCK
+ * or -EPROTOTYPE, and fd is left alone). A worker's chan on fd 3 is made
+ * this way. The fd becomes close-on-exec and blocking (see kin_chan_pair). */
+int kin_chan_from_fd(int fd, kin_chan **ret);
+
+/* The endpoint's fd, e.g. to map it into a child with kin_fd_map, or to
+ * poll it; -1 once the chan has failed. Do not read or write it. */
+int kin_chan_fd(const kin_chan *chan);
+
+/* The largest message this end sends or accepts, 1 byte to
+ * KIN_CHAN_DEFAULT_MAX (the default); 0 or -EINVAL. */
+int kin_chan_set_max_message(kin_chan *chan, size_t bytes);
+
+/* Sends one message, waiting for room until the deadline: 0, -ETIMEDOUT, or
+ * -EAGAIN when the deadline had already passed (non-blocking use) and there
+ * was no room. -EPIPE: the peer has closed. -EMSGSIZE: over the maximum.
+ * -EINVAL: more than KIN_CHAN_MAX_FDS fds and chans, a chan sent through
+ * itself, or a bad fd (-EBADF).
+ *
+ * fds and chans move: once the send succeeds the sender's fds are closed
+ * and its chans freed. A failed send leaves them all with the sender.
+ * Payloads above 64 KiB travel out of band in a sealed memfd, so a large
+ * message costs the receiver one mapping, and never holds up another chan.
+ * Thread-safe: concurrent sends never interleave. */
+int kin_chan_send(kin_chan *chan, const kin_msg *msg, kin_time deadline);
+
+/* kin_chan_send of bytes alone. */
+int kin_chan_send_bytes(kin_chan *chan, const void *data, size_t len, kin_time deadline);
+
+/* Receives one message into *msg (release it with kin_msg_release): 0, or
+ * KIN_CLOSED, -ETIMEDOUT, -EAGAIN (the deadline had passed and nothing was
+ * waiting). -EMSGSIZE: the peer sent more than this end accepts; that
+ * message is dropped and the chan stays usable. -EPROTO: the peer sent
+ * something malformed (truncated control data, wrong fd counts, bogus
+ * lengths, an unsealed memfd); every fd that came with it is closed and
+ * the chan is dropped: from then on every call on it returns -EPROTO.
+ * Thread-safe: each message goes to exactly one receiver. */
+int kin_chan_recv(kin_chan *chan, kin_msg *msg, kin_time deadline);
+
+/* Frees what kin_chan_recv put in *msg, closing every fd and freeing every
+ * chan not taken, and resets it to KIN_MSG_INIT. Accepts an empty msg. */
+void kin_msg_release(kin_msg *msg);
+
+/* Event style: cb runs from the loop while a message (or the peer's close)
+ * is waiting; inside it call kin_chan_recv with deadline 0. NULL stops. */
+typedef void (*kin_chan_cb)(kin_chan *chan, void *userdata);
+int kin_chan_on_readable(kin_chan *chan, kin_loop *loop, kin_chan_cb cb, void *userdata);
+
+/* Closes the endpoint; the peer then sees KIN_CLOSED (after any messages
+ * still queued) and -EPIPE on send. Stops its watch. Accepts NULL. */
+void kin_chan_free(kin_chan *chan);
+
+/* ---------------------------------------------------------------- MessagePack */
+
+/* Packs values as MessagePack (msgpack-c underneath), appending to out.
+ * Each character of fmt takes arguments:
+ *   i  int64_t        u  uint64_t       d  double        t  bool (int)
+ *   n  nil (none)     s  const char * (NUL-terminated; NULL packs nil)
+ *   S  const char *, size_t (string of that length)
+ *   b  const void *, size_t (bin)
+ *   [  size_t count: starts an array of count values; ] ends it
+ *   {  size_t count: starts a map of count key/value pairs; } ends it
+ * Brackets are checked for balance only; count is the caller's promise.
+ * Returns 0, -EINVAL for a bad fmt, or -ENOMEM. */
+int kin_mp_pack(kin_buf *out, const char *fmt, ...);
+
+/* Unpacks data as fmt says, with the same characters as kin_mp_pack:
+ *   i  int64_t *      u  uint64_t *     d  double * (ints accepted)
+ *   t  bool *         n  (nothing: expects nil)
+ *   s, S  const char **, size_t * (points into data; not NUL-terminated)
+ *   b  const void **, size_t * (bin, or str)
+ *   [  size_t *: the array's count (NULL: must match the values listed)
+ *   {  size_t *: the map's pair count
+ *   ]  }  close what [ and { opened
+ *   *  skips one value of any type
+ * Returns the number of bytes consumed, or -EPROTO when the data is not
+ * MessagePack or a value has the wrong type (outputs may then be partly
+ * filled), or -EINVAL for a bad fmt. */
+ssize_t kin_mp_unpack(const void *data, size_t len, const char *fmt, ...);
+
+/* ---------------------------------------------------------------- workers */
+
+/* A worker is a process that serves named calls over a chan on its fd 3:
+ * your own binary re-executed (or forked from a zygote), or any program
+ * that speaks docs/protocol.md. */
+typedef struct kin_worker kin_worker;
+
+/* Worker side. A handler gets the call's arguments and fills req->reply.
+ * It returns 0, or a non-zero error code of its own; the caller then gets
+ * -EREMOTEIO with that code, and req->reply as the error's detail. */
+typedef struct kin_request {
+	const char *name;
+	const void *args;
+	size_t len;
+	/* fds and chans that came with the call: take one by copying it and
+	 * setting the slot to -1 (or NULL); the rest are closed afterwards. */
+	int *fds;
+	size_t nfds;
+	kin_chan **chans;
+	size_t nchans;
+	kin_buf reply;
+} kin_request;
+
+typedef int (*kin_handler_fn)(kin_request *req, void *userdata);
+
+typedef struct kin_handler {
+	const char *name;
+	kin_handler_fn fn;
+	void *userdata;
+} kin_handler;
+
+/* Call first thing in main(). In the owner it remembers this binary (so
+ * replacing it on disk cannot break later spawns) and returns 0. In a
+ * worker it serves `handlers` (ending with a {NULL} entry) and never
+ * returns: it exits 0 when its chan closes, and dies with its owner. The
+ * variables that mark a worker are removed first, so the worker's own
+ * children are ordinary processes. A reserved handler name, "kin.exit",
+ * receives exit notices when the owner made this worker trap exits.
+ * Returns a negative errno only in the owner, if the binary cannot be
+ * opened; workers can still be spawned from a path then. */
+int kin_main(int argc, char **argv, const kin_handler *handlers);
+
+/* A zygote: a copy of this program stopped inside its kin_main, before
+ * main() does anything of its own, that forks ready workers on request,
+ * for programs that start many. A forked worker is still the owner's own
+ * child, linked to it and reaped by it like any other; it inherits the
+ * zygote's environment, cwd and stdio (set through `spawn`, whose argv
+ * must be NULL; tree mode and detaching are refused). Thread-safe. */
+typedef struct kin_zygote kin_zygote;
+int kin_zygote_new(kin_loop *loop, const kin_spawn_opts *spawn, kin_zygote **ret,
+		   kin_spawn_error *why);
+pid_t kin_zygote_pid(const kin_zygote *zygote);
+/* Kills the zygote; the workers it forked live on. Accepts NULL. */
+void kin_zygote_free(kin_zygote *zygote);
+
+typedef struct kin_worker_opts {
+	/* How to start it; NULL means the defaults. argv NULL re-executes this
+	 * binary (argv[0] kept); otherwise the program to run, which must speak
+	 * docs/protocol.md. Fd 3 is kin's. stdin INHERIT becomes /dev/null; a
+	 * PIPE for stdout or stderr gives streams on kin_worker_proc(). */
+	const kin_spawn_opts *spawn;
+	/* Calls the worker serves at once, each on its own thread; 0 means 1. */
+	unsigned threads;
+	/* Time allowed for the handshake; 0 means 10 s. */
+	int64_t handshake_timeout_ns;
+	/* Fork the worker from this zygote instead of executing a binary;
+	 * `spawn` is then ignored. */
+	kin_zygote *zygote;
+} kin_worker_opts;
+
+#define KIN_WORKER_OPTS_INIT {0}
+
+/* Starts a worker and completes the handshake (protocol version, pid,
+ * handler names). Thread-safe. Errors, each with `why` filled:
+ * -ENOENT and the other exec errors as kin_proc_spawn gives them;
+ * -ETIMEDOUT: no handshake in time (the worker is killed and reaped);
+ * -EPROTO: a protocol version other than kin's, or a malformed handshake;
+ * -ECHILD: the worker died during the handshake; why->status says how. */
+int kin_worker_spawn(kin_loop *loop, const kin_worker_opts *opts, kin_worker **ret,
+		     kin_spawn_error *why);
+
+pid_t kin_worker_pid(const kin_worker *worker);
+/* The worker's process, for its pidfd and captured output streams. */
+kin_proc *kin_worker_proc(kin_worker *worker);
+/* Whether the worker announced a handler of that name. */
+bool kin_worker_has(const kin_worker *worker, const char *name);
+
+/* Why a worker ended: exactly one of these, learned exactly once. */
+typedef enum kin_reason_kind {
+	KIN_REASON_NONE = 0,        /* still running */
+	KIN_REASON_NORMAL,          /* exited 0 */
+	KIN_REASON_EXIT,            /* exited with a non-zero code */
+	KIN_REASON_SIGNAL,          /* killed by a signal kin did not send */
+	KIN_REASON_KILLED,          /* killed by kin: kill, stop, a link */
+	KIN_REASON_HANDSHAKE,       /* never finished the handshake */
+	KIN_REASON_PROTOCOL,        /* broke the protocol; kin killed it */
+	KIN_REASON_CONNECTION_LOST, /* its chan closed while it ran on; kin killed it */
+} kin_reason_kind;
+
+typedef struct kin_exit_reason {
+	kin_reason_kind kind;
+	int code;          /* KIN_REASON_EXIT */
+	int signal;        /* KIN_REASON_SIGNAL, KIN_REASON_KILLED */
+	kin_status status; /* how the process itself ended, if known */
+} kin_exit_reason;
+
+/* "normal", "exit(3)", "signal(9)", "killed", "handshake failed",
+ * "protocol error", "connection lost". Returns what snprintf would. */
+int kin_exit_reason_format(const kin_exit_reason *reason, char *buf, size_t size);
+
+/* ---- calls */
+
+/* A reply, or the reason a call failed. Release with kin_reply_release. */
+typedef struct kin_reply {
+	int error;   /* -EREMOTEIO: the handler's own non-zero code */
+	void *data;  /* the reply, or the handler's error detail */
+	size_t len;
+	kin_exit_reason reason; /* -ECONNRESET: why the worker ended */
+} kin_reply;
+
+void kin_reply_release(kin_reply *reply);
+
+/* Calls a handler and waits for its reply until the deadline. Thread-safe.
+ * Returns 0 (reply->data), -EREMOTEIO (the handler failed: reply->error),
+ * -ETIMEDOUT (a late reply is discarded), -ENOSYS (no handler of that
+ * name), or -ECONNRESET (the worker ended: reply->reason). args may carry
+ * fds and chans (moved as by kin_chan_send); NULL sends no arguments. */
+int kin_call(kin_worker *worker, const char *name, const kin_msg *args, kin_time deadline,
+	     kin_reply *reply);
+
+/* One way: no reply, no error from the handler. Waits for room until the
+ * deadline. Thread-safe. */
+int kin_cast(kin_worker *worker, const char *name, const kin_msg *args, kin_time deadline);
+
+/* Pipelining: start many calls, then await them in any order. */
+typedef struct kin_pending kin_pending;
+int kin_call_start(kin_worker *worker, const char *name, const kin_msg *args,
+		   kin_time deadline, kin_pending **ret);
+/* Waits for one call. On any result but -ETIMEDOUT the call is finished
+ * and freed; after -ETIMEDOUT it is still pending (await again, or cancel
+ * it with kin_pending_cancel). */
+int kin_await(kin_pending *call, kin_time deadline, kin_reply *reply);
+/* Waits until any of calls[0..n) finishes: its index in *index, its reply
+ * in *reply, and calls[*index] set to NULL (freed). NULL entries are
+ * skipped; -EINVAL if all are NULL. */
+int kin_await_any(kin_pending **calls, size_t n, kin_time deadline, size_t *index,
+		  kin_reply *reply);
+/* Waits for all: results[i] and replies[i] as kin_call_await gives them,
+ * and calls[i] set to NULL once finished. Returns 0 when all finished,
+ * -ETIMEDOUT when some remain (their results[i] is -ETIMEDOUT). */
+int kin_await_all(kin_pending **calls, size_t n, kin_time deadline, int *results,
+		  kin_reply *replies);
+/* Abandons a pending call; its reply, if one comes, is discarded. */
+void kin_pending_cancel(kin_pending *call);
+
+/* ---- lifetimes, as Erlang has them */
+
+/* A monitor: cb runs once, from the loop, with the worker's exit reason (a
+ * DOWN event). On a worker that has already ended it runs on the next loop
+ * iteration, like Erlang's noproc. Any number per worker. */
+typedef struct kin_monitor kin_monitor;
+typedef void (*kin_down_cb)(kin_worker *worker, const kin_exit_reason *reason, void *userdata);
+int kin_worker_monitor(kin_worker *worker, kin_down_cb cb, void *userdata, kin_monitor **ret);
+/* Removes a monitor that has not fired; after it fired, only frees it.
+ * kin_worker_free frees the monitors still on the worker: do not free one
+ * after its worker. */
+void kin_monitor_free(kin_monitor *monitor);
+
+/* Links a and b both ways: when one ends abnormally (anything but
+ * KIN_REASON_NORMAL), kin kills the other (KIN_REASON_KILLED), unless that
+ * one traps exits, in which case its "kin.exit" handler is cast the
+ * notice instead. Both must belong to the same loop; the loop must run for
+ * links to act. Linking an ended worker acts at once. */
+int kin_worker_link(kin_worker *a, kin_worker *b);
+int kin_worker_unlink(kin_worker *a, kin_worker *b);
+/* Whether exits of linked workers arrive as "kin.exit" casts
+ * ([pid, reason, code, signal] in MessagePack) instead of killing it. */
+int kin_worker_trap_exits(kin_worker *worker, bool trap);
+
+/* Sends a signal through the pidfd; the reason becomes KIN_REASON_KILLED.
+ * Thread-safe. */
+int kin_worker_kill(kin_worker *worker, int sig);
+/* Closes the worker's chan (it exits 0 when idle), and sends SIGKILL if it
+ * still runs after grace_ns. Returns at once; calls in flight fail with
+ * -ECONNRESET. */
+int kin_worker_stop(kin_worker *worker, int64_t grace_ns);
+/* Lets the worker outlive its owner: kin tells it to stop dying with its
+ * owner, and neither kin_worker_free nor kin_loop_free kills it from then
+ * on (the loop still reaps it if it ends while the loop runs). It serves
+ * calls while its chan is open; once the chan closes it ends when the last
+ * thread its handlers started has ended. -EINVAL in tree mode (its init
+ * dies with the owner), -ESRCH if it is gone. Thread-safe. */
+int kin_worker_detach(kin_worker *worker);
+
+/* Waits for the worker to end, until the deadline: 0 and *reason, or
+ * -ETIMEDOUT. Thread-safe. */
+int kin_worker_wait(kin_worker *worker, kin_time deadline, kin_exit_reason *reason);
+
+/* Frees the worker: one not detached that still runs is killed and reaped
+ * first. Monitors that have not fired fire with that reason. Accepts NULL. */
+void kin_worker_free(kin_worker *worker);
+
+/* ---------------------------------------------------------------- supervisors */
+
+/* When a supervisor restarts a child that ended. */
+typedef enum kin_restart {
+	KIN_RESTART_PERMANENT = 0, /* always */
+	KIN_RESTART_TRANSIENT,     /* only after an abnormal end (not KIN_REASON_NORMAL) */
+	KIN_RESTART_TEMPORARY,     /* never: it is removed */
+} kin_restart;
+
+/* Which children a restart takes along, as in OTP. */
+typedef enum kin_strategy {
+	KIN_ONE_FOR_ONE = 0, /* only the one that ended */
+	KIN_ONE_FOR_ALL,     /* all of them: the others are stopped first */
+	KIN_REST_FOR_ONE,    /* it and those started after it */
+} kin_strategy;
+
+typedef struct kin_child_spec {
+	const char *id; /* unique within the supervisor */
+	kin_worker_opts worker;
+	kin_restart restart;
+	/* Grace before SIGKILL when the supervisor stops it; 0 means 5 s. */
+	int64_t shutdown_ns;
+} kin_child_spec;
+
+typedef struct kin_sup kin_sup;
+/* The supervisor gave up: `why` says which child ended how, and that the
+ * restart limit was passed. Every child has been stopped by then. */
+typedef void (*kin_sup_cb)(kin_sup *sup, const char *why, void *userdata);
+
+typedef struct kin_sup_opts {
+	kin_strategy strategy;
+	/* Restart intensity: more than max_restarts restarts within period_ns
+	 * and the supervisor gives up. 0 means 3 restarts in 5 s. */
+	unsigned max_restarts;
+	int64_t period_ns;
+	/* Delay before a restart: backoff_ns, doubling with each restart of
+	 * the same child inside the period, at most backoff_max_ns (0: 30 s).
+	 * 0 restarts at once. */
+	int64_t backoff_ns;
+	int64_t backoff_max_ns;
+	kin_sup_cb on_give_up;
+	void *userdata;
+} kin_sup_opts;
+
+#define KIN_SUP_OPTS_INIT {0}
+
+/* Starts the children in order (copying the specs; id strings and the
+ * worker options they point to must outlive the supervisor) and
+ * supervises them from the loop, which must run for restarts to happen.
+ * If a child cannot start, those already started are stopped and the
+ * error is returned with `why`. */
+int kin_sup_start(kin_loop *loop, const kin_sup_opts *opts, const kin_child_spec *children,
+		  size_t n, kin_sup **ret, kin_spawn_error *why);
+/* The child's current worker, or NULL while it is being restarted, after
+ * it was removed, or once the supervisor gave up. Valid until the loop
+ * runs again. */
+kin_worker *kin_sup_worker(kin_sup *sup, const char *id);
+/* Restarts so far, of all children. */
+unsigned kin_sup_restarts(const kin_sup *sup);
+/* NULL while supervising; after giving up, the reason (as on_give_up had). */
+const char *kin_sup_failure(const kin_sup *sup);
+/* Stops every child, last started first, and frees the supervisor. */
+void kin_sup_free(kin_sup *sup);
+
+/* ---------------------------------------------------------------- pools */
+
+/* N workers of one kind. Each call goes to the least busy one; a worker
+ * that died is replaced (from the loop when it runs, else at the next
+ * call). Thread-safe. */
+typedef struct kin_pool kin_pool;
+int kin_pool_new(kin_loop *loop, const kin_worker_opts *opts, size_t size, kin_pool **ret,
+		 kin_spawn_error *why);
+/* kin_call on the least busy worker. A call that was in flight when its
+ * worker died fails with -ECONNRESET as usual; it is not retried. */
+int kin_pool_call(kin_pool *pool, const char *name, const kin_msg *args, kin_time deadline,
+		  kin_reply *reply);
+/* Grows (spawning now) or shrinks (stopping the idlest) to size >= 1. */
+int kin_pool_resize(kin_pool *pool, size_t size, kin_spawn_error *why);
+size_t kin_pool_size(const kin_pool *pool);
+/* Workers replaced so far after dying. */
+unsigned kin_pool_replaced(const kin_pool *pool);
+void kin_pool_free(kin_pool *pool);
 
 #ifdef __cplusplus
 }

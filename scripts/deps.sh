@@ -3,9 +3,10 @@
 # Idempotent and quiet when everything is already there.
 set -eu
 
-# build: compiler, make, pkg-config; tests: valgrind, procps (pgrep/ps),
-# util-linux (setsid), coreutils.
-PKGS="gcc make libc6-dev pkgconf valgrind procps util-linux coreutils"
+# build: compiler, make, pkg-config, msgpack-c (the worker protocol);
+# tests: valgrind, procps (pgrep/ps), util-linux (setsid), coreutils, and
+# Debian's python3 with python3-msgpack (the Python worker example).
+PKGS="gcc make libc6-dev pkgconf libmsgpack-dev valgrind procps util-linux coreutils python3 python3-msgpack"
 # `make fuzz` also needs clang and its libFuzzer runtime.
 if [ "${1:-}" = fuzz ]; then
 	PKGS="$PKGS clang libclang-rt-14-dev"
