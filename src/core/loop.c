@@ -216,16 +216,19 @@ int kin_loop_run(kin_loop *loop, kin_time deadline)
 	for (;;) {
 		if (loop->stop)
 			return ran;
-		if (atomic_load(&loop->active) == 0)
-			return ran;
+		/* With nothing to wait for, one look without waiting still runs
+		 * kin's own work that is ready, such as reaping a released child. */
+		bool idle = atomic_load(&loop->active) == 0;
 		int n = epoll_wait(loop->epfd, events, (int)KIN_ARRAY_SIZE(events),
-				   kin__timeout_ms(deadline));
+				   idle ? 0 : kin__timeout_ms(deadline));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
 		if (n == 0) {
+			if (idle)
+				return ran;
 			if (deadline == KIN_FOREVER || kin_now() < deadline)
 				continue; /* poll rounds to ms: woke a hair early */
 			return ran > 0 ? ran : -ETIMEDOUT;
@@ -243,11 +246,13 @@ int kin_loop_run(kin_loop *loop, kin_time deadline)
 				if (w->dead || writable != (pass == 0))
 					continue;
 				w->cb(w, to_kin_events(events[i].events), w->userdata);
-				ran++;
+				ran += !idle; /* housekeeping is not the caller's work */
 			}
 		}
 		loop->dispatching--;
 		if (!loop->dispatching)
 			release_dead_watches(loop);
+		if (idle && atomic_load(&loop->active) == 0)
+			return ran;
 	}
 }

@@ -41,6 +41,12 @@ KIN__CHILD_SIDE static void arrange_fds(kin__plan *plan)
 			kin__child_fail(plan, KIN_STEP_FDS, errno);
 		plan->err_fd = fd;
 	}
+	if (plan->exec_fd >= 0 && plan->exec_fd <= plan->max_target) {
+		int fd = fcntl(plan->exec_fd, F_DUPFD_CLOEXEC, high);
+		if (fd < 0)
+			kin__child_fail(plan, KIN_STEP_FDS, errno);
+		plan->exec_fd = fd;
+	}
 	for (size_t i = 0; i < plan->nmoves; i++) {
 		kin__fd_move *m = &plan->moves[i];
 		if (m->from >= 0 && m->from <= plan->max_target) {
@@ -102,6 +108,12 @@ KIN__CHILD_SIDE static void reset_signals(void)
  * Like execvp, EACCES on one entry is remembered while later ones are tried. */
 KIN__CHILD_SIDE static _Noreturn void exec_program(const kin__plan *plan)
 {
+	if (plan->exec_fd >= 0) {
+		/* Close-on-exec is fine here: the file is a binary, not a script
+		 * whose interpreter would need the fd after exec. */
+		(void)syscall(SYS_execveat, plan->exec_fd, "", plan->argv, plan->envp, AT_EMPTY_PATH);
+		kin__child_fail(plan, KIN_STEP_EXEC, errno);
+	}
 	if (strchr(plan->file, '/')) {
 		execve(plan->file, plan->argv, plan->envp);
 		kin__child_fail(plan, KIN_STEP_EXEC, errno);

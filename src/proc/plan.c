@@ -201,7 +201,7 @@ int kin__plan_build(kin__plan *plan, const kin_spawn_opts *o, const int stdio_fr
 		    kin_spawn_error *why)
 {
 	memset(plan, 0, sizeof(*plan));
-	plan->err_fd = plan->lifeline_fd = plan->report_fd = -1;
+	plan->err_fd = plan->lifeline_fd = plan->report_fd = plan->exec_fd = -1;
 	int r = build_env(plan, o, why);
 	if (r == 0)
 		r = build_argv(plan, o, why);

@@ -316,12 +316,9 @@ int kin_proc_kill_group(kin_proc *p, int sig)
 	return r;
 }
 
-int kin_proc_terminate(kin_proc *p, int64_t grace_ns)
+int kin__proc_kill_at(kin_proc *p, kin_time at)
 {
-	int r = kin_proc_kill(p, SIGTERM);
-	if (r < 0)
-		return r;
-	kin_time at = kin_after(grace_ns);
+	int r = 0;
 	/* Under the lock, so the timer is never armed after the loop has
 	 * seen the child end (and stopped it): it would then hold the loop
 	 * for the whole grace period. */
@@ -332,6 +329,14 @@ int kin_proc_terminate(kin_proc *p, int64_t grace_ns)
 	}
 	pthread_mutex_unlock(&p->lock);
 	return r;
+}
+
+int kin_proc_terminate(kin_proc *p, int64_t grace_ns)
+{
+	int r = kin_proc_kill(p, SIGTERM);
+	if (r < 0)
+		return r;
+	return kin__proc_kill_at(p, kin_after(grace_ns));
 }
 
 int kin_proc_on_exit(kin_proc *p, kin_exit_cb cb, void *userdata)
@@ -355,6 +360,38 @@ int kin_proc_on_exit(kin_proc *p, kin_exit_cb cb, void *userdata)
 	return 0;
 }
 
+int kin__proc_adopt(kin_loop *loop, pid_t pid, int pidfd, kin_proc **ret)
+{
+	static const kin_spawn_opts none = KIN_SPAWN_OPTS_INIT;
+	int no_streams[3] = {-1, -1, -1};
+	return kin__proc_new(loop, &none, pid, pidfd, -1, no_streams, ret);
+}
+
+static void free_when_reaped(kin_proc *p, const kin_status *st, void *userdata)
+{
+	(void)st;
+	(void)userdata;
+	kin_proc_free(p);
+}
+
+void kin__proc_release(kin_proc *p)
+{
+	pthread_mutex_lock(&p->lock);
+	bool ended = p->ended;
+	p->released = !ended;
+	pthread_mutex_unlock(&p->lock);
+	if (ended) {
+		kin_proc_free(p);
+		return;
+	}
+	/* Not counted as loop work: a released child must not keep
+	 * kin_loop_run from returning. */
+	(void)kin_proc_on_exit(p, NULL, NULL);
+	pthread_mutex_lock(&p->lock);
+	p->on_exit = free_when_reaped;
+	pthread_mutex_unlock(&p->lock);
+}
+
 void kin_proc_free(kin_proc *p)
 {
 	if (!p)
@@ -364,7 +401,7 @@ void kin_proc_free(kin_proc *p)
 	pthread_mutex_unlock(&p->loop->lock);
 	atomic_fetch_sub(&p->loop->nprocs, 1);
 	pthread_mutex_lock(&p->lock);
-	if (!p->ended && !(p->flags & KIN_SPAWN_DETACHED)) {
+	if (!p->ended && !(p->flags & KIN_SPAWN_DETACHED) && !p->released) {
 		(void)proc_signal(p, SIGKILL, NULL);
 		reap_locked(p, true);
 	}

@@ -44,6 +44,7 @@ typedef struct kin__fd_move {
  * allowed, so the child side can stay async-signal-safe. */
 typedef struct kin__plan {
 	const char *file; /* what to exec or search for */
+	int exec_fd;      /* >= 0: exec this open file instead (execveat) */
 	char **argv;
 	char **envp;
 	const char *path; /* the child's PATH, or NULL for the default */
@@ -149,14 +150,36 @@ struct kin_proc {
 	kin_exit_cb on_exit;
 	void *exit_userdata;
 	bool exit_reported;
+	bool released; /* kin__proc_release: not ours to kill; freed once reaped */
 	kin_timer *timer; /* SIGKILL escalation and late on_exit delivery */
 
 	kin_stream *streams[3];
 };
 
+/* spawn.c: kin_proc_spawn, executing the file open as exec_fd (O_PATH is
+ * enough) instead of looking argv[0] up, when exec_fd >= 0. Workers use it
+ * to re-execute their own binary even after it was replaced on disk. */
+int kin__proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, int exec_fd, kin_proc **ret,
+		    kin_spawn_error *why);
+
 /* proc.c: wraps a started child; on failure the caller keeps the fds. */
 int kin__proc_new(kin_loop *loop, const kin_spawn_opts *o, pid_t pid, int pidfd, int report_fd,
 		  int parent_end[3], kin_proc **ret);
+
+/* proc.c: sends SIGKILL at `at` unless the child has ended by then, from
+ * the loop's timer or from any blocking kin_proc_wait (the second half of
+ * kin_proc_terminate). */
+int kin__proc_kill_at(kin_proc *proc, kin_time at);
+
+/* proc.c: a kin_proc for a child of ours made elsewhere (a zygote's fork
+ * with CLONE_PARENT), from its pidfd, which it takes on success. */
+int kin__proc_adopt(kin_loop *loop, pid_t pid, int pidfd, kin_proc **ret);
+
+/* proc.c: lets a running child go: kin_proc_free and kin_loop_free no
+ * longer kill it, and the loop reaps and frees it when it ends (so no
+ * zombie is left while the loop runs). Frees at once one already ended.
+ * The caller must not use proc afterwards. */
+void kin__proc_release(kin_proc *proc);
 
 /* proc.c: ends a child kin will not hand out (SIGKILL, then reap), so no
  * zombie is left; a detached one is not ours to reap and is left alone. */

@@ -127,6 +127,12 @@ static int check_flags(const kin_spawn_opts *o, kin_spawn_error *why)
 
 int kin_proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, kin_proc **ret, kin_spawn_error *why)
 {
+	return kin__proc_spawn(loop, opts, -1, ret, why);
+}
+
+int kin__proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, int exec_fd, kin_proc **ret,
+		    kin_spawn_error *why)
+{
 	if (why)
 		memset(why, 0, sizeof(*why));
 	if (!loop || !opts || !ret) {
@@ -156,6 +162,7 @@ int kin_proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, kin_proc **ret, k
 		goto fail;
 	have_plan = true;
 	plan.err_fd = f.err_w;
+	plan.exec_fd = exec_fd;
 	if (opts->flags & KIN_SPAWN_DETACHED)
 		plan.flags |= KIN_SPAWN_NEW_SESSION;
 	if (opts->flags & KIN_SPAWN_TREE) {

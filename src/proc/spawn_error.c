@@ -26,6 +26,8 @@ const char *kin_spawn_step_name(kin_spawn_step step)
 		return "cwd";
 	case KIN_STEP_EXEC:
 		return "exec";
+	case KIN_STEP_HANDSHAKE:
+		return "handshake";
 	}
 	return "unknown";
 }

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 /* Fits SCM_MAX_FD (253) with the plan's limit on mapped fds. */
-#define KIN__MAX_PASSED (3 + KIN__MAX_FDS + 3)
+#define KIN__MAX_PASSED (3 + KIN__MAX_FDS + 4)
 
 typedef struct kin__spawner {
 	kin__link link; /* in loop->procs, so kin_loop_free stops us */
@@ -55,15 +55,16 @@ typedef struct request {
 } request;
 
 /* The plan's fds in a fixed order both sides can compute: each move's
- * source, then the error pipe, the tree report pipe and the lifeline. */
+ * source, then the error pipe, the tree report pipe, the lifeline and the
+ * file to execute. */
 static size_t plan_fds(kin__plan *plan, int **slots, size_t cap)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < plan->nmoves && n < cap; i++)
 		if (plan->moves[i].from >= 0)
 			slots[n++] = &plan->moves[i].from;
-	int *extra[] = {&plan->err_fd, &plan->report_fd, &plan->lifeline_fd};
-	for (size_t i = 0; i < 3 && n < cap; i++)
+	int *extra[] = {&plan->err_fd, &plan->report_fd, &plan->lifeline_fd, &plan->exec_fd};
+	for (size_t i = 0; i < KIN_ARRAY_SIZE(extra) && n < cap; i++)
 		if (*extra[i] >= 0)
 			slots[n++] = extra[i];
 	return n;
