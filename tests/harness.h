@@ -86,6 +86,9 @@ bool test_pid_exists(pid_t pid);
 bool test_pid_alive(pid_t pid);
 /* Path of this test binary, for spawning helpers. */
 const char *test_self(void);
+
+/* What kin-test serves as a worker (tests/worker_handlers.c). */
+extern const kin_handler test_worker_handlers[];
 /* Spawn options running `kin-test helper NAME args...`; argv storage is static. */
 void test_helper_argv(const char **argv, size_t cap, const char *helper, ...);
 /* Reads a whole stream to EOF into buf (NUL-terminated); returns the length. */

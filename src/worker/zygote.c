@@ -1,0 +1,202 @@
+/* Zygotes: a copy of this program stopped inside kin_main, before main()
+ * has done anything of its own, that forks ready workers on request. A
+ * fork of a fresh process is far cheaper than an exec, and the forked
+ * worker is still the owner's own child (CLONE_PARENT): the owner holds
+ * its pidfd, reaps it and learns its real status, as for any worker.
+ *
+ * Between the owner and its zygote (kin's own business, not part of
+ * docs/protocol.md), MessagePack arrays as chan payloads:
+ *   owner -> zygote  [5, threads]   with the new worker's chan attached
+ *   zygote -> owner  [6, pid]       with the worker's pidfd attached
+ *                    [6, -errno]    when the fork failed */
+#include "worker.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define FORK_REQUEST 5
+#define FORK_REPLY 6
+
+struct kin_zygote {
+	kin_loop *loop;
+	kin_worker *self; /* the zygote, spoken to like any worker */
+	pthread_mutex_t lock; /* one fork request at a time */
+};
+
+/* ---- the zygote's side */
+
+/* In the new worker: the zygote's chan is replaced by the worker's own on
+ * fd 3, and it serves as if it had been executed. */
+static _Noreturn void become_worker(kin_chan *zygote_chan, kin_chan *chan, long threads,
+				    const kin_handler *handlers, pid_t owner)
+{
+	/* A fork does not keep the death signal; the owner is our parent. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != owner)
+		_exit(KIN__WORKER_FAILED);
+	/* Only the fd: shutting the zygote's chan down would cut it off for
+	 * the zygote too. Its few bytes of memory go with this process. */
+	close(kin_chan_fd(zygote_chan));
+	kin__serve(handlers, chan, threads);
+}
+
+static int reply(kin_chan *chan, int64_t result, int pidfd)
+{
+	kin_buf b = KIN_BUF_INIT;
+	int r = kin_mp_pack(&b, "[ii]", (size_t)2, (int64_t)FORK_REPLY, result);
+	int fds[1] = {pidfd};
+	kin_msg m = {.data = b.data, .len = b.len, .fds = fds, .nfds = pidfd >= 0 ? 1 : 0};
+	if (r == 0)
+		r = kin_chan_send(chan, &m, KIN_FOREVER);
+	kin_buf_free(&b);
+	if (r < 0 && pidfd >= 0)
+		close(pidfd);
+	return r;
+}
+
+_Noreturn void kin__zygote_serve(const kin_handler *handlers, kin_chan *chan)
+{
+	pid_t owner = getppid();
+	int r = kin__send_hello(chan, handlers);
+	if (r == -EPIPE)
+		_exit(0);
+	if (r < 0)
+		kin__worker_fail("hello", r);
+	for (;;) {
+		kin_msg m = KIN_MSG_INIT;
+		r = kin_chan_recv(chan, &m, KIN_FOREVER);
+		if (r == KIN_CLOSED)
+			exit(0);
+		int64_t type, threads;
+		if (r < 0 ||
+		    kin_mp_unpack(m.data, m.len, "[ii]", NULL, &type, &threads) != (ssize_t)m.len ||
+		    type != FORK_REQUEST || m.nchans != 1 || m.nfds != 0 || threads < 1 ||
+		    threads > 1024)
+			kin__worker_fail("a fork request", r < 0 ? r : -EPROTO);
+		int pidfd = -1;
+		/* Single-threaded here, so a raw fork leaves no lock held. */
+		long pid = kin__clone_fork(CLONE_PARENT, 0, &pidfd);
+		if (pid == 0)
+			become_worker(chan, m.chans[0], (long)threads, handlers, owner);
+		r = reply(chan, pid < 0 ? -errno : pid, pid < 0 ? -1 : pidfd);
+		kin_msg_release(&m);
+		if (r == -EPIPE)
+			exit(0);
+		if (r < 0)
+			kin__worker_fail("replying to a fork request", r);
+	}
+}
+
+/* ---- the owner's side */
+
+int kin_zygote_new(kin_loop *loop, const kin_spawn_opts *spawn, kin_zygote **ret,
+		   kin_spawn_error *why)
+{
+	if (why)
+		memset(why, 0, sizeof(*why));
+	if (!loop || !ret || (spawn && spawn->argv)) {
+		kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,
+				 "a zygote needs a loop and ret, and is always this program "
+				 "(spawn->argv must be NULL)");
+		return -EINVAL;
+	}
+	if (spawn && (spawn->flags & (KIN_SPAWN_TREE | KIN_SPAWN_DETACHED))) {
+		/* Its forks must be the owner's children: a zygote under a tree
+		 * init, or re-parented away, cannot give it that. */
+		kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,
+				 "a zygote cannot be spawned in tree mode or detached");
+		return -EINVAL;
+	}
+	kin_zygote *z = calloc(1, sizeof(*z));
+	if (!z) {
+		kin__spawn_error(why, -ENOMEM, KIN_STEP_RESOURCES, "out of memory");
+		return -ENOMEM;
+	}
+	kin_worker_opts o = KIN_WORKER_OPTS_INIT;
+	o.spawn = spawn;
+	int r = kin__worker_spawn_as(loop, &o, KIN__ENV_ZYGOTE "=1", &z->self, why);
+	if (r < 0) {
+		free(z);
+		return r;
+	}
+	z->loop = loop;
+	pthread_mutex_init(&z->lock, NULL);
+	*ret = z;
+	return 0;
+}
+
+pid_t kin_zygote_pid(const kin_zygote *z)
+{
+	return z ? kin_worker_pid(z->self) : -1;
+}
+
+void kin_zygote_free(kin_zygote *z)
+{
+	if (!z)
+		return;
+	kin_worker_free(z->self);
+	pthread_mutex_destroy(&z->lock);
+	free(z);
+}
+
+int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_proc **proc,
+		     kin_chan **chan, kin_spawn_error *why)
+{
+	if (loop != z->loop) {
+		kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,
+				 "the zygote belongs to another loop");
+		return -EINVAL;
+	}
+	kin_chan *ours, *theirs;
+	int r = kin_chan_pair(&ours, &theirs);
+	if (r < 0) {
+		kin__spawn_error(why, r, KIN_STEP_RESOURCES, "cannot make the worker's chan: %s",
+				 kin_strerror(r));
+		return r;
+	}
+	kin_buf b = KIN_BUF_INIT;
+	kin_chan *give[1] = {theirs};
+	kin_msg req = {.chans = give, .nchans = 1};
+	kin_msg rep = KIN_MSG_INIT;
+	kin_chan *zc = z->self->chan;
+	pthread_mutex_lock(&z->lock);
+	r = kin_mp_pack(&b, "[ii]", (size_t)2, (int64_t)FORK_REQUEST, (int64_t)(threads ? threads : 1));
+	if (r == 0) {
+		req.data = b.data;
+		req.len = b.len;
+		r = kin_chan_send(zc, &req, kin_after(10 * KIN_SEC));
+	}
+	if (r == 0)
+		r = kin_chan_recv(zc, &rep, kin_after(10 * KIN_SEC));
+	pthread_mutex_unlock(&z->lock);
+	kin_buf_free(&b);
+	if (r != 0)
+		kin_chan_free(theirs); /* not sent: still ours */
+	int64_t type = 0, result = 0;
+	if (r == 0 &&
+	    (kin_mp_unpack(rep.data, rep.len, "[ii]", NULL, &type, &result) != (ssize_t)rep.len ||
+	     type != FORK_REPLY || rep.nfds != (result > 0 ? 1u : 0u) || rep.nchans))
+		r = -EPROTO;
+	if (r == 0 && result <= 0)
+		r = result < 0 ? (int)result : -EPROTO;
+	if (r == 0) {
+		r = kin__proc_adopt(loop, (pid_t)result, rep.fds[0], proc);
+		if (r == 0)
+			rep.fds[0] = -1;
+	}
+	kin_msg_release(&rep);
+	if (r < 0) {
+		kin_chan_free(ours);
+		if (r == KIN_CLOSED)
+			r = -ECHILD;
+		kin__spawn_error(why, r, KIN_STEP_CLONE, "the zygote could not fork a worker: %s",
+				 r == -ECHILD ? "it is gone" : kin_strerror(r));
+		return r;
+	}
+	*chan = ours;
+	return 0;
+}
