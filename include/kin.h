@@ -408,8 +408,13 @@ void kin_buf_free(kin_buf *buf);
  * a chan hands the receiver a working endpoint: a capability. */
 typedef struct kin_chan kin_chan;
 
-/* Default and ceiling of kin_chan_set_max_message. */
+/* Default of kin_chan_set_max_message: 64 MiB. */
 #define KIN_CHAN_DEFAULT_MAX ((size_t)64 << 20)
+/* Ceiling of kin_chan_set_max_message: what the frame's u32 length holds,
+ * 4 GiB - 1. */
+#define KIN_CHAN_MAX_MESSAGE ((size_t)UINT32_MAX)
+/* Default of kin_chan_set_max_inflight: 128 MiB. */
+#define KIN_CHAN_DEFAULT_INFLIGHT ((size_t)128 << 20)
 /* fds plus chans in one message. */
 #define KIN_CHAN_MAX_FDS 250
 
@@ -450,12 +455,31 @@ int kin_chan_from_fd(int fd, kin_chan **ret);
 int kin_chan_fd(const kin_chan *chan);
 
 /* The largest message this end sends or accepts, 1 byte to
- * KIN_CHAN_DEFAULT_MAX (the default); 0 or -EINVAL. */
+ * KIN_CHAN_MAX_MESSAGE; KIN_CHAN_DEFAULT_MAX (64 MiB) until set. A message
+ * goes through only if both ends allow its size. 0, -EINVAL, or -EPROTO
+ * for a failed chan. */
 int kin_chan_set_max_message(kin_chan *chan, size_t bytes);
+
+/* The most bytes of out-of-band payload (messages over 64 KiB) this end
+ * may have sent that the peer has not yet taken; KIN_CHAN_DEFAULT_INFLIGHT
+ * (128 MiB) until set. Each such message is a memfd charged to the sender
+ * until the receiver takes it, and the socket's own limit counts messages,
+ * not bytes: this is what bounds that memory. Beyond the budget, or with
+ * 128 such messages in flight, kin_chan_send waits for the peer to take
+ * some, as for a full socket (it checks every few ms; there is no event to
+ * wait on). A message larger than the budget still goes when nothing else
+ * is in flight, so the budget may be below the largest message: it then
+ * means one at a time. Inline messages are bounded by the socket buffer
+ * and not counted. A peer takes a payload by moving its memfd's offset
+ * (docs/protocol.md, 4.3); kin_chan_recv does, whether it delivers the
+ * message or drops it. 0, -EINVAL for 0 bytes, or -EPROTO. */
+int kin_chan_set_max_inflight(kin_chan *chan, size_t bytes);
 
 /* Sends one message, waiting for room until the deadline: 0, -ETIMEDOUT, or
  * -EAGAIN when the deadline had already passed (non-blocking use) and there
- * was no room. -EPIPE: the peer has closed. -EMSGSIZE: over the maximum.
+ * was no room: in the socket, or for a payload over 64 KiB in the budget
+ * of kin_chan_set_max_inflight. -EPIPE: the peer has closed. -EMSGSIZE:
+ * over the maximum (kin_chan_set_max_message).
  * -EINVAL: more than KIN_CHAN_MAX_FDS fds and chans, a chan sent through
  * itself, or a bad fd (-EBADF).
  *
@@ -489,7 +513,8 @@ typedef void (*kin_chan_cb)(kin_chan *chan, void *userdata);
 int kin_chan_on_readable(kin_chan *chan, kin_loop *loop, kin_chan_cb cb, void *userdata);
 
 /* Closes the endpoint; the peer then sees KIN_CLOSED (after any messages
- * still queued) and -EPIPE on send. Stops its watch. Accepts NULL. */
+ * still queued) and -EPIPE on send, also a send waiting for out-of-band
+ * room. Stops its watch. Accepts NULL. */
 void kin_chan_free(kin_chan *chan);
 
 /* ---------------------------------------------------------------- MessagePack */
@@ -664,7 +689,8 @@ int kin_call_start(kin_worker *worker, const char *name, const kin_msg *args,
 int kin_await(kin_pending *call, kin_time deadline, kin_reply *reply);
 /* Waits until any of calls[0..n) finishes: its index in *index, its reply
  * in *reply, and calls[*index] set to NULL (freed). NULL entries are
- * skipped; -EINVAL if all are NULL. */
+ * skipped; -EINVAL if all are NULL or they are not all calls to one
+ * worker. */
 int kin_await_any(kin_pending **calls, size_t n, kin_time deadline, size_t *index,
 		  kin_reply *reply);
 /* Waits for all: results[i] and replies[i] as kin_call_await gives them,
