@@ -25,7 +25,7 @@ static const struct {
 	{"chan_rtt", bench_chan_rtt, "64 B round trip over a kin_chan vs a raw seqpacket socket"},
 	{"chan_oneway", bench_chan_oneway, "64 B messages/s into a child vs raw send()"},
 	{"fd_pass", bench_fd_pass, "fds/s, one per message, vs a raw SCM_RIGHTS loop"},
-	{"hol_small_msg", bench_hol_small_msg, "64 B round trip beside 64 MiB messages vs idle"},
+	{"hol_small_msg", bench_hol_small_msg, "64 B round trip beside 100 MiB messages vs idle"},
 };
 
 double bench_seconds(void)

@@ -135,6 +135,7 @@ static void expect_rejected(const void *rec, size_t len, const int *fds, size_t 
 	ASSERT_EQ(kin_chan_recv(c, &m, kin_after(10 * KIN_MSEC)), -EPROTO);
 	ASSERT_EQ(kin_chan_send_bytes(c, "x", 1, 0), -EPROTO);
 	ASSERT_EQ(kin_chan_set_max_message(c, 100), -EPROTO);
+	ASSERT_EQ(kin_chan_set_max_inflight(c, 100), -EPROTO);
 	/* The raw peer sees the chan shut down. */
 	char b;
 	ASSERT_EQ(recv(raw, &b, 1, MSG_DONTWAIT), 0);
@@ -242,8 +243,16 @@ TEST(chan_refuses_bad_arguments)
 	m = (kin_msg){.fds = many, .nfds = KIN_CHAN_MAX_FDS + 1};
 	ASSERT_EQ(kin_chan_send(a, &m, 0), -EINVAL);
 	ASSERT_EQ(kin_chan_set_max_message(a, 0), -EINVAL);
-	ASSERT_EQ(kin_chan_set_max_message(a, KIN_CHAN_DEFAULT_MAX + 1), -EINVAL);
+	ASSERT_EQ(kin_chan_set_max_message(NULL, 1), -EINVAL);
+	if (KIN_CHAN_MAX_MESSAGE < SIZE_MAX)
+		ASSERT_EQ(kin_chan_set_max_message(a, KIN_CHAN_MAX_MESSAGE + 1), -EINVAL);
+	ASSERT_OK(kin_chan_set_max_message(a, KIN_CHAN_MAX_MESSAGE));
 	ASSERT_OK(kin_chan_set_max_message(a, KIN_CHAN_DEFAULT_MAX));
+	ASSERT_EQ(kin_chan_set_max_inflight(a, 0), -EINVAL);
+	ASSERT_EQ(kin_chan_set_max_inflight(NULL, 1), -EINVAL);
+	ASSERT_OK(kin_chan_set_max_inflight(a, 1));
+	ASSERT_OK(kin_chan_set_max_inflight(a, SIZE_MAX));
+	ASSERT_OK(kin_chan_set_max_inflight(a, KIN_CHAN_DEFAULT_INFLIGHT));
 	ASSERT_EQ(kin_chan_on_readable(a, NULL, NULL, NULL), 0);
 
 	/* Nothing was sent, and everything offered is still ours. */
@@ -794,7 +803,7 @@ TEST_TIMEOUT(chan_large_payloads_round_trip, 120)
 {
 	round_trip((size_t)1 << 20, 5);
 	round_trip(KIN_CHAN_DEFAULT_MAX, 6);
-	/* One byte over the ceiling: refused by the sender, nothing sent. */
+	/* One byte over the default: refused by the sender, nothing sent. */
 	kin_chan *a, *b;
 	ASSERT_OK(kin_chan_pair(&a, &b));
 	size_t over = KIN_CHAN_DEFAULT_MAX + 1;
@@ -850,6 +859,316 @@ TEST(chan_receiver_max_drops_message_and_stays_usable)
 	close(p[0]);
 	kin_chan_free(a);
 	kin_chan_free(b);
+	ASSERT_EQ(test_count_fds(), fds);
+}
+
+/* ---- above the default maximum */
+
+TEST_TIMEOUT(chan_100_mib_message_round_trips_when_both_ends_allow_it, 180)
+{
+	int fds = test_count_fds();
+	size_t len = (size_t)100 << 20;
+	kin_chan *a, *b;
+	ASSERT_OK(kin_chan_pair(&a, &b));
+	uint8_t *buf = malloc(len);
+	ASSERT(buf);
+	fill(buf, len, 11);
+	/* Each end's default refuses it: the sender's at once... */
+	ASSERT_EQ(kin_chan_send_bytes(a, buf, len, 0), -EMSGSIZE);
+	ASSERT_OK(kin_chan_set_max_message(a, len));
+	/* ...the receiver's by dropping it, and the chan goes on. */
+	ASSERT_OK(kin_chan_send_bytes(a, buf, len, 0));
+	kin_msg m = KIN_MSG_INIT;
+	ASSERT_EQ(kin_chan_recv(b, &m, LONG_WAIT), -EMSGSIZE);
+	ASSERT_OK(kin_chan_set_max_message(b, len));
+	/* Two of them are over the default budget of bytes in flight, so
+	 * this goes at once only because the drop counted as taken. */
+	ASSERT_OK(kin_chan_send_bytes(a, buf, len, 0));
+	recv_ok(b, &m);
+	ASSERT_EQ(m.len, len);
+	ASSERT_EQ(m.priv_mapped, len);
+	ASSERT(check(m.data, len, 11));
+	kin_msg_release(&m);
+	free(buf);
+	kin_chan_free(a);
+	kin_chan_free(b);
+	ASSERT_EQ(test_count_fds(), fds);
+}
+
+/* ---- out-of-band bytes in flight */
+
+#define MIB ((size_t)1 << 20)
+
+/* Sends len-byte messages without waiting until there is no room; returns
+ * how many went. */
+static int send_until_full(kin_chan *c, const uint8_t *buf, size_t len)
+{
+	int n = 0, r;
+	while ((r = kin_chan_send_bytes(c, buf, len, 0)) == 0) {
+		n++;
+		ASSERT(n < 1000);
+	}
+	ASSERT_EQ(r, -EAGAIN);
+	return n;
+}
+
+static void expect_len(kin_chan *c, size_t len)
+{
+	kin_msg m = KIN_MSG_INIT;
+	recv_ok(c, &m);
+	ASSERT_EQ(m.len, len);
+	kin_msg_release(&m);
+}
+
+TEST(chan_oob_budget_bounds_bytes_in_flight)
+{
+	int fds = test_count_fds();
+	kin_chan *a, *b;
+	ASSERT_OK(kin_chan_pair(&a, &b));
+	ASSERT_OK(kin_chan_set_max_inflight(a, 4 * MIB));
+	uint8_t *buf = malloc(MIB);
+	ASSERT(buf);
+	fill(buf, MIB, 21);
+	/* Nobody reads: four go, the fifth finds no room. */
+	ASSERT_EQ(send_until_full(a, buf, MIB), 4);
+	/* The sender keeps one fd per message in flight, and no more. */
+	ASSERT_EQ(test_count_fds(), fds + 2 + 4);
+	kin_time t0 = kin_now();
+	ASSERT_EQ(kin_chan_send_bytes(a, buf, MIB, kin_after(50 * KIN_MSEC)), -ETIMEDOUT);
+	ASSERT(kin_now() - t0 >= 50 * KIN_MSEC);
+	ASSERT_EQ(test_count_fds(), fds + 2 + 4);
+	/* Inline messages are not counted: they still go. */
+	ASSERT_OK(kin_chan_send_bytes(a, buf, 65536, 0));
+	/* The reader takes one: room for one more, at once. */
+	kin_msg m = KIN_MSG_INIT;
+	recv_ok(b, &m);
+	ASSERT(m.len == MIB && check(m.data, MIB, 21));
+	kin_msg_release(&m);
+	ASSERT_OK(kin_chan_send_bytes(a, buf, MIB, 0));
+	ASSERT_EQ(kin_chan_send_bytes(a, buf, MIB, 0), -EAGAIN);
+	ASSERT_EQ(test_count_fds(), fds + 2 + 4);
+	/* It takes the rest (the inline one after the first three). */
+	for (int i = 0; i < 5; i++)
+		expect_len(b, i == 3 ? 65536 : MIB);
+	ASSERT_EQ(kin_chan_recv(b, &m, 0), -EAGAIN);
+	ASSERT_EQ(send_until_full(a, buf, MIB), 4);
+	for (int i = 0; i < 4; i++)
+		expect_len(b, MIB);
+
+	/* A budget below the message size means one at a time: a message
+	 * is never refused for good. */
+	ASSERT_OK(kin_chan_set_max_inflight(a, MIB / 2));
+	for (int round = 0; round < 2; round++) {
+		ASSERT_EQ(send_until_full(a, buf, MIB), 1);
+		expect_len(b, MIB);
+	}
+	free(buf);
+	kin_chan_free(a);
+	kin_chan_free(b);
+	ASSERT_EQ(test_count_fds(), fds);
+}
+
+TEST(chan_oob_messages_in_flight_are_capped_by_count)
+{
+	/* The smallest out-of-band message, 128 of them: 8 MiB, far below
+	 * the default budget, and fewer records than the socket holds. What
+	 * stops the sender is the count (kin.h, kin_chan_set_max_inflight),
+	 * which bounds the fds it keeps whatever the sizes. */
+	int fds = test_count_fds();
+	kin_chan *a, *b;
+	ASSERT_OK(kin_chan_pair(&a, &b));
+	size_t len = 65537;
+	uint8_t *buf = calloc(1, len);
+	ASSERT(buf);
+	ASSERT_EQ(send_until_full(a, buf, len), 128);
+	ASSERT_EQ(test_count_fds(), fds + 2 + 128);
+	expect_len(b, len);
+	ASSERT_OK(kin_chan_send_bytes(a, buf, len, 0));
+	for (int i = 0; i < 128; i++)
+		expect_len(b, len);
+	ASSERT_EQ(send_until_full(a, buf, len), 128);
+	free(buf);
+	/* Freed with messages unread, by both ends: nothing is left. */
+	kin_chan_free(b);
+	kin_chan_free(a);
+	ASSERT_EQ(test_count_fds(), fds);
+}
+
+struct oob_sender {
+	kin_chan *c;
+	const uint8_t *buf;
+	int count;
+	int err;
+	int max_fds; /* the most fds the process had after a send */
+};
+
+static void *send_oob(void *arg)
+{
+	struct oob_sender *s = arg;
+	for (int i = 0; i < s->count && s->err == 0; i++) {
+		s->err = kin_chan_send_bytes(s->c, s->buf, MIB, LONG_WAIT);
+		int n = test_count_fds();
+		if (n > s->max_fds)
+			s->max_fds = n;
+	}
+	return NULL;
+}
+
+TEST_TIMEOUT(chan_oob_senders_wait_for_a_slow_reader, 60)
+{
+	int fds = test_count_fds();
+	kin_chan *a, *b;
+	ASSERT_OK(kin_chan_pair(&a, &b));
+	ASSERT_OK(kin_chan_set_max_inflight(a, 4 * MIB));
+	uint8_t *buf = malloc(MIB);
+	ASSERT(buf);
+	fill(buf, MIB, 3);
+	struct oob_sender s[3];
+	pthread_t t[3];
+	for (int i = 0; i < 3; i++) {
+		s[i] = (struct oob_sender){.c = a, .buf = buf, .count = 8};
+		ASSERT_EQ(pthread_create(&t[i], NULL, send_oob, &s[i]), 0);
+	}
+	/* Reads slowly, so the senders spend most of their time waiting. */
+	for (int i = 0; i < 24; i++) {
+		usleep(5 * 1000);
+		kin_msg m = KIN_MSG_INIT;
+		recv_ok(b, &m);
+		ASSERT(m.len == MIB && check(m.data, MIB, 3));
+		kin_msg_release(&m);
+	}
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(pthread_join(t[i], NULL), 0);
+		ASSERT_OK(s[i].err);
+		/* The pair, four memfds in flight, and at most one being made
+		 * by each of the other two senders. */
+		ASSERT(s[i].max_fds <= fds + 2 + 4 + 2);
+	}
+	kin_msg m = KIN_MSG_INIT;
+	ASSERT_EQ(kin_chan_recv(b, &m, 0), -EAGAIN);
+	free(buf);
+	kin_chan_free(a);
+	kin_chan_free(b);
+	ASSERT_EQ(test_count_fds(), fds);
+}
+
+TEST(chan_oob_dropped_messages_count_as_taken)
+{
+	int fds = test_count_fds();
+	kin_chan *a, *b;
+	ASSERT_OK(kin_chan_pair(&a, &b));
+	ASSERT_OK(kin_chan_set_max_inflight(a, 2 * MIB));
+	ASSERT_OK(kin_chan_set_max_message(b, 1000));
+	uint8_t *buf = calloc(1, MIB);
+	ASSERT(buf);
+	ASSERT_EQ(send_until_full(a, buf, MIB), 2);
+	/* Over the receiver's maximum: dropped, and the sender has room. */
+	kin_msg m = KIN_MSG_INIT;
+	ASSERT_EQ(kin_chan_recv(b, &m, LONG_WAIT), -EMSGSIZE);
+	ASSERT_EQ(kin_chan_recv(b, &m, LONG_WAIT), -EMSGSIZE);
+	ASSERT_EQ(send_until_full(a, buf, MIB), 2);
+	ASSERT_EQ(test_count_fds(), fds + 2 + 2);
+	free(buf);
+	kin_chan_free(b);
+	kin_chan_free(a);
+	ASSERT_EQ(test_count_fds(), fds);
+}
+
+TEST(chan_oob_peer_freeing_unread_ends_the_wait)
+{
+	int fds = test_count_fds();
+	kin_chan *a, *b;
+	ASSERT_OK(kin_chan_pair(&a, &b));
+	ASSERT_OK(kin_chan_set_max_inflight(a, 2 * MIB));
+	uint8_t *buf = calloc(1, MIB);
+	ASSERT(buf);
+	ASSERT_EQ(send_until_full(a, buf, MIB), 2);
+	/* The reader frees its end with both unread while a send waits for
+	 * room without a deadline: the send ends, -EPIPE, not a hang. */
+	struct later l = {.c = b, .what = 2};
+	pthread_t t;
+	ASSERT_EQ(pthread_create(&t, NULL, act_later, &l), 0);
+	ASSERT_EQ(kin_chan_send_bytes(a, buf, MIB, KIN_FOREVER), -EPIPE);
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	/* What was in flight is let go: only a's socket is left. */
+	ASSERT_EQ(test_count_fds(), fds + 1);
+	ASSERT_EQ(kin_chan_send_bytes(a, buf, MIB, 0), -EPIPE);
+	ASSERT_EQ(kin_chan_send_bytes(a, "x", 1, 0), -EPIPE);
+	kin_chan_free(a);
+
+	/* The same with a full budget and no deadline given at all. */
+	ASSERT_OK(kin_chan_pair(&a, &b));
+	ASSERT_OK(kin_chan_set_max_inflight(a, MIB));
+	ASSERT_OK(kin_chan_send_bytes(a, buf, MIB, 0));
+	kin_chan_free(b);
+	ASSERT_EQ(kin_chan_send_bytes(a, buf, MIB, 0), -EPIPE);
+	ASSERT_EQ(test_count_fds(), fds + 1);
+	kin_chan_free(a);
+	free(buf);
+	ASSERT_EQ(test_count_fds(), fds);
+}
+
+TEST(chan_oob_taken_means_the_offset_moved)
+{
+	/* The receiver's side of the contract (docs/protocol.md 4.3): a
+	 * memfd arrives at offset 0 and kin_chan_recv moves it on every path
+	 * that disposes of it. A raw receiver that does not leaves the kin
+	 * sender out of room. */
+	int fds = test_count_fds();
+	int raw;
+	kin_chan *c = raw_pair(&raw);
+	ASSERT_OK(kin_chan_set_max_inflight(c, MIB));
+	uint8_t *buf = calloc(1, MIB);
+	ASSERT(buf);
+	ASSERT_OK(kin_chan_send_bytes(c, buf, MIB, 0));
+	ASSERT_EQ(kin_chan_send_bytes(c, buf, MIB, 0), -EAGAIN);
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	uint8_t h[12];
+	struct iovec v = {.iov_base = h, .iov_len = sizeof(h)};
+	struct msghdr mh = {.msg_iov = &v,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.buf,
+			    .msg_controllen = sizeof(ctl)};
+	ASSERT_EQ(recvmsg(raw, &mh, MSG_CMSG_CLOEXEC), 12);
+	int memfd;
+	memcpy(&memfd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+	ASSERT_EQ(lseek(memfd, 0, SEEK_CUR), 0);
+	ASSERT_EQ(kin_chan_send_bytes(c, buf, MIB, 0), -EAGAIN); /* received is not taken */
+	ASSERT_OK(lseek(memfd, 1, SEEK_SET) == 1 ? 0 : -errno);
+	ASSERT_OK(kin_chan_send_bytes(c, buf, MIB, 0));
+	close(memfd);
+	kin_chan_free(c);
+	close(raw);
+	free(buf);
+
+	/* kin_chan_recv moves it: delivered, over the maximum, malformed. */
+	int mfd = make_memfd(100, ALL_SEALS);
+	c = raw_pair(&raw);
+	header(h, 0x6B, 1, 0, 0, 0, 100);
+	raw_send(raw, h, 12, &mfd, 1);
+	kin_msg m = KIN_MSG_INIT;
+	recv_ok(c, &m);
+	kin_msg_release(&m);
+	ASSERT(lseek(mfd, 0, SEEK_CUR) != 0);
+	ASSERT_EQ(lseek(mfd, 0, SEEK_SET), 0);
+	ASSERT_OK(kin_chan_set_max_message(c, 99));
+	raw_send(raw, h, 12, &mfd, 1);
+	ASSERT_EQ(kin_chan_recv(c, &m, LONG_WAIT), -EMSGSIZE);
+	ASSERT(lseek(mfd, 0, SEEK_CUR) != 0);
+	kin_chan_free(c);
+	close(raw);
+	ASSERT_EQ(lseek(mfd, 0, SEEK_SET), 0);
+	header(h, 0x6B, 1, 0, 0, 0, 99); /* the wrong length */
+	expect_rejected(h, 12, &mfd, 1);
+	ASSERT(lseek(mfd, 0, SEEK_CUR) != 0);
+	ASSERT_EQ(lseek(mfd, 0, SEEK_SET), 0);
+	header(h, 0x6B, 1, 0, 0, 1, 100); /* reserved bits: the header fails */
+	expect_rejected(h, 12, &mfd, 1);
+	ASSERT(lseek(mfd, 0, SEEK_CUR) != 0);
+	close(mfd);
 	ASSERT_EQ(test_count_fds(), fds);
 }
 

@@ -110,7 +110,11 @@ def _read_memfd(fd, length):
     if os.fstat(fd).st_size != length:
         raise ProtocolError("the out-of-band memfd's size is not the header's length")
     with mmap.mmap(fd, length, prot=mmap.PROT_READ) as m:
-        return bytes(m)
+        payload = bytes(m)
+    # Taken: the sender shares this file offset and waits for it to leave
+    # 0 before it counts the bytes as no longer in flight (protocol 4.3).
+    os.lseek(fd, 1, os.SEEK_SET)
+    return payload
 
 
 def recv_message(sock):

@@ -1,10 +1,11 @@
 /* kin_chan: messages of bytes, fds and other chans over an AF_UNIX
  * SOCK_SEQPACKET socket, one record per message (the frame is in chan.h).
  *
- * There is no lock anywhere here. A SEQPACKET record is sent and received
- * whole by one syscall, so concurrent senders never interleave and each
- * record reaches exactly one receiver. The only shared state a call
- * changes is `failed`, an atomic flag.
+ * A SEQPACKET record is sent and received whole by one syscall, so
+ * concurrent senders never interleave and each record reaches exactly one
+ * receiver, without a lock. The shared state a call changes is `failed`,
+ * an atomic flag, and, for payloads sent out of band only, the ledger of
+ * what is in flight (inflight.c), which has a mutex of its own.
  *
  * The socket is left blocking, and every call that may not wait passes
  * MSG_DONTWAIT. A call with no deadline (KIN_FOREVER) then sleeps inside
@@ -42,6 +43,8 @@ struct kin_chan {
 	 * kin_chan_free, so its number cannot be reused under those threads. */
 	atomic_bool failed;
 	_Atomic size_t max;
+	/* Out-of-band payloads this end sent that the peer has not taken. */
+	kin__oob_ledger oob;
 
 	/* kin_chan_on_readable; these belong to the loop's thread. While
 	 * there is a watch, `link` sits in loop->procs so that a
@@ -73,9 +76,19 @@ static int chan_new(int fd, kin_chan **ret)
 	c->fd = fd;
 	atomic_init(&c->failed, false);
 	atomic_init(&c->max, KIN_CHAN_DEFAULT_MAX);
+	kin__oob_init(&c->oob);
 	kin__list_init(&c->link);
 	*ret = c;
 	return 0;
+}
+
+/* Frees what chan_new made; the socket is the caller's business. */
+static void chan_discard(kin_chan *c)
+{
+	if (!c)
+		return;
+	kin__oob_destroy(&c->oob);
+	free(c);
 }
 
 static void chan_fail(kin_chan *c)
@@ -108,7 +121,7 @@ int kin_chan_pair(kin_chan **a, kin_chan **b)
 	if (sv[0] < 0 || sv[1] < 0)
 		r = -errno;
 	if (r == 0 && (r = chan_new(sv[0], &ca)) == 0 && (r = chan_new(sv[1], &cb)) < 0) {
-		free(ca);
+		chan_discard(ca);
 		ca = NULL;
 	}
 	if (r < 0) {
@@ -143,7 +156,7 @@ int kin_chan_from_fd(int fd, kin_chan **ret)
 		return r;
 	if (!(fdflags & FD_CLOEXEC) && fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC) < 0) {
 		r = -errno;
-		free(c);
+		chan_discard(c);
 		return r;
 	}
 	/* Blocking, for the one-syscall wait above; nothing depends on it. */
@@ -159,11 +172,21 @@ int kin_chan_fd(const kin_chan *chan)
 
 int kin_chan_set_max_message(kin_chan *chan, size_t bytes)
 {
-	if (!chan || bytes == 0 || bytes > KIN_CHAN_DEFAULT_MAX)
+	if (!chan || bytes == 0 || bytes > KIN_CHAN_MAX_MESSAGE)
 		return -EINVAL;
 	if (chan_failed(chan))
 		return -EPROTO;
 	atomic_store(&chan->max, bytes);
+	return 0;
+}
+
+int kin_chan_set_max_inflight(kin_chan *chan, size_t bytes)
+{
+	if (!chan || bytes == 0)
+		return -EINVAL;
+	if (chan_failed(chan))
+		return -EPROTO;
+	atomic_store(&chan->oob.budget, bytes);
 	return 0;
 }
 
@@ -212,12 +235,15 @@ static int make_memfd(const struct iovec *iov, int iovcnt)
 	fd = kin__fd_above_stdio(fd);
 	if (fd < 0)
 		return -errno;
+	/* pwrite, so that the file offset is still 0 when the memfd goes:
+	 * the receiver moves it to say it took the payload (inflight.c). */
 	int r = 0;
+	off_t at = 0;
 	for (int i = 0; i < iovcnt && r == 0; i++) {
 		const char *p = iov[i].iov_base;
 		size_t left = iov[i].iov_len;
 		while (left > 0) {
-			ssize_t w = write(fd, p, left);
+			ssize_t w = pwrite(fd, p, left, at);
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w <= 0) {
@@ -225,6 +251,7 @@ static int make_memfd(const struct iovec *iov, int iovcnt)
 				break;
 			}
 			p += w;
+			at += w;
 			left -= (size_t)w;
 		}
 	}
@@ -237,8 +264,10 @@ static int make_memfd(const struct iovec *iov, int iovcnt)
 	return fd;
 }
 
+/* waited: the caller already waited for this send (for room out of band),
+ * so a deadline that passes now is -ETIMEDOUT, not -EAGAIN. */
 static int send_record(kin_chan *chan, struct iovec *v, int nv, const int *fds, size_t nfds,
-		       kin_time deadline)
+		       kin_time deadline, bool waited)
 {
 	chan_ctl ctl;
 	struct msghdr mh = {.msg_iov = v, .msg_iovlen = (size_t)nv};
@@ -253,7 +282,6 @@ static int send_record(kin_chan *chan, struct iovec *v, int nv, const int *fds, 
 		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
 	}
 	int flags = MSG_NOSIGNAL | (deadline == KIN_FOREVER ? 0 : MSG_DONTWAIT);
-	bool waited = false;
 	for (;;) {
 		/* A SEQPACKET record goes whole or not at all: no short sends. */
 		ssize_t w = nfds == 0 && nv == 1
@@ -323,10 +351,19 @@ int kin__chan_sendv(kin_chan *chan, const struct iovec *iov, int iovcnt, const k
 	kin__frame_encode(&f, small);
 	int nv = 1;
 	int memfd = -1;
+	bool waited = false;
 	if (f.oob) {
+		/* Room in the budget first, then the memfd: a sender kept
+		 * waiting holds no payload of its own meanwhile. */
+		int r = kin__oob_reserve(&chan->oob, len, chan->fd, deadline);
+		if (r < 0)
+			return r == -EPIPE && chan_failed(chan) ? -EPROTO : r;
+		waited = r > 0;
 		memfd = make_memfd(iov, iovcnt);
-		if (memfd < 0)
+		if (memfd < 0) {
+			kin__oob_cancel(&chan->oob, len, false);
 			return memfd;
+		}
 		fds[nfds++] = memfd;
 	} else if (KIN__FRAME_HEADER + len <= sizeof(small)) {
 		for (int i = 0; i < iovcnt; i++) {
@@ -339,9 +376,16 @@ int kin__chan_sendv(kin_chan *chan, const struct iovec *iov, int iovcnt, const k
 			if (iov[i].iov_len)
 				v[nv++] = iov[i];
 	}
-	int r = send_record(chan, v, nv, fds, (size_t)nfds, deadline);
-	/* The receiver holds its own reference to the memfd now. */
-	kin__close(memfd);
+	int r = send_record(chan, v, nv, fds, (size_t)nfds, deadline, waited);
+	if (memfd >= 0) {
+		/* Sent, the memfd stays in the ledger until the peer takes it. */
+		if (r == 0) {
+			kin__oob_commit(&chan->oob, memfd, len);
+		} else {
+			kin__close(memfd);
+			kin__oob_cancel(&chan->oob, len, r == -EPIPE);
+		}
+	}
 	if (r < 0)
 		return r;
 	/* Moved: the receiver has its own copies now. */
@@ -374,6 +418,18 @@ static void close_all(const int *fds, size_t n)
 		kin__close(fds[i]);
 }
 
+/* A record is being dropped unread; the peer must still learn that its
+ * memfd was taken, or it would wait for room forever. The record may be
+ * anything, so act only on what looks like an OOB record whose last fd
+ * is a memfd (has seals), and never lseek a stranger's fd. */
+static void drop_oob(const uint8_t *rec, size_t size, const int *fds, size_t n)
+{
+	if (size < 2 || !(rec[1] & KIN__FRAME_OOB) || n == 0 || fds[n - 1] < 0)
+		return;
+	if (fcntl(fds[n - 1], F_GET_SEALS) >= 0)
+		kin__oob_mark_taken(fds[n - 1]);
+}
+
 /* Collects every fd the kernel installed with a record, whatever else is
  * wrong with it, so that none can leak. Returns the count; *odd is set if
  * anything but SCM_RIGHTS came along. */
@@ -402,6 +458,10 @@ static int build_msg(const kin__frame *f, const uint8_t *rec, int *fds, size_t n
 	kin_msg m = KIN_MSG_INIT;
 	int r = -ENOMEM;
 	if (f->oob) {
+		/* Whether it is delivered or dropped below, the payload is
+		 * ours now: the sender may stop counting it against its
+		 * budget. */
+		kin__oob_mark_taken(fds[nfd - 1]);
 		/* Read-only: the seals forbid writes to the memfd anyway, and a
 		 * private mapping shares the page cache until written. */
 		void *p = mmap(NULL, f->length, PROT_READ, MAP_PRIVATE, fds[nfd - 1], 0);
@@ -447,7 +507,7 @@ fail:
 	free(m.fds);
 	if (m.chans)
 		for (size_t i = 0; i < f->nchans; i++)
-			free(m.chans[i]); /* not kin_chan_free: the fd is closed below */
+			chan_discard(m.chans[i]); /* not kin_chan_free: the fd is closed below */
 	free(m.chans);
 	close_all(fds, nfd);
 	return r;
@@ -469,6 +529,7 @@ static int take_record(kin_chan *chan, const uint8_t *rec, size_t size, struct m
 			r = -errno;
 	}
 	if (r < 0) {
+		drop_oob(rec, size, fds, nfd);
 		for (size_t i = 0; i < nfd; i++)
 			kin__close(fds[i]);
 		return r;
@@ -493,11 +554,14 @@ static int take_record(kin_chan *chan, const uint8_t *rec, size_t size, struct m
 	else if ((r = kin__frame_decode(rec, size, &f)) == 0)
 		r = kin__frame_check_fds(&f, fds, nfd);
 	if (r < 0) {
+		drop_oob(rec, size, fds, nfd);
 		close_all(fds, nfd);
 		chan_fail(chan);
 		return -EPROTO;
 	}
 	if (f.length > atomic_load(&chan->max)) {
+		if (f.oob)
+			kin__oob_mark_taken(fds[nfd - 1]);
 		close_all(fds, nfd);
 		return -EMSGSIZE;
 	}
@@ -634,5 +698,6 @@ void kin_chan_free(kin_chan *chan)
 		return;
 	stop_watch(chan);
 	kin__close(chan->fd);
-	free(chan);
+	/* Closes our fds of the memfds still in flight, too. */
+	chan_discard(chan);
 }

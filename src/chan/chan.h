@@ -18,6 +18,7 @@
 #include "../core/core.h"
 
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
@@ -65,5 +66,52 @@ int kin__frame_check_fds(const kin__frame *f, const int *fds, size_t n);
  * KIN__CHAN_MAX_IOV iovecs. Thread-safe. */
 int kin__chan_sendv(kin_chan *chan, const struct iovec *iov, int iovcnt, const kin_msg *attach,
 		    kin_time deadline);
+
+/* ---- the sender's ledger of out-of-band payloads in flight (inflight.c)
+ *
+ * The socket's back-pressure counts records, and an OOB record is 12
+ * bytes whatever its memfd holds, so the sender bounds the bytes itself.
+ * It keeps its own fd of every memfd it sent. That fd shares the open
+ * file description (and so the file offset) with the receiver's, and the
+ * receiver moves the offset off 0 once it has taken the payload
+ * (kin__oob_mark_taken; docs/protocol.md 4.3). An offset still at 0 is a
+ * message the peer has not taken yet. */
+
+/* Most OOB messages one chan may have in flight, whatever their sizes:
+ * each costs the sender an fd. About what a socket's default buffer holds
+ * of OOB records anyway (some 280). */
+#define KIN__OOB_SLOTS 128
+
+typedef struct kin__oob_sent {
+	int fd;
+	size_t len;
+} kin__oob_sent;
+
+typedef struct kin__oob_ledger {
+	pthread_mutex_t lock;
+	_Atomic size_t budget; /* kin_chan_set_max_inflight */
+	size_t bytes;          /* of sent[] and of the reservations */
+	size_t reserved;       /* sends between reserve and commit or cancel */
+	size_t n;
+	kin__oob_sent *sent; /* KIN__OOB_SLOTS, oldest first; made on first use */
+} kin__oob_ledger;
+
+void kin__oob_init(kin__oob_ledger *l);
+/* Closes every fd the ledger holds and frees it. No send may be running. */
+void kin__oob_destroy(kin__oob_ledger *l);
+/* Makes room for a payload of len bytes on the chan whose socket is sock,
+ * waiting until the deadline: 0 (room at once) or 1 (after waiting), else
+ * -EAGAIN (no room and the deadline had passed), -ETIMEDOUT, -EPIPE (the
+ * peer closed, or the socket was shut down), -ENOMEM. Every success must be
+ * followed by kin__oob_commit or kin__oob_cancel. Thread-safe. */
+int kin__oob_reserve(kin__oob_ledger *l, size_t len, int sock, kin_time deadline);
+/* The reserved payload went out in memfd, which the ledger now owns. */
+void kin__oob_commit(kin__oob_ledger *l, int memfd, size_t len);
+/* The reserved payload did not go. peer_gone_now: the send saw the peer's
+ * close, so nothing in flight will ever be taken; let go of it all. */
+void kin__oob_cancel(kin__oob_ledger *l, size_t len, bool peer_gone_now);
+/* Receiver side: tells the sender that the payload in memfd was taken (or
+ * dropped). Call it on every path that disposes of a received memfd. */
+void kin__oob_mark_taken(int memfd);
 
 #endif
