@@ -61,7 +61,9 @@ static void check_decoded(const uint8_t *in, size_t size, const kin__pmsg *m)
 		break;
 	}
 	case KIN__P_DETACH:
-		r = kin__proto_detach(&b);
+		if (m->id == 0 || m->name || m->body || m->names)
+			abort();
+		r = kin__proto_detach(&b, m->id);
 		break;
 	default:
 		abort();

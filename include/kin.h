@@ -641,7 +641,9 @@ typedef enum kin_reason_kind {
 	KIN_REASON_KILLED,          /* killed by kin: kill, stop, a link */
 	KIN_REASON_HANDSHAKE,       /* never finished the handshake */
 	KIN_REASON_PROTOCOL,        /* broke the protocol; kin killed it */
-	KIN_REASON_CONNECTION_LOST, /* its chan closed while it ran on; kin killed it */
+	KIN_REASON_CONNECTION_LOST, /* its chan closed while it ran on (kin killed
+				     * it), or it was spawned detached and its
+				     * status is not ours to know */
 } kin_reason_kind;
 
 typedef struct kin_exit_reason {
@@ -693,9 +695,11 @@ int kin_await(kin_pending *call, kin_time deadline, kin_reply *reply);
  * worker. */
 int kin_await_any(kin_pending **calls, size_t n, kin_time deadline, size_t *index,
 		  kin_reply *reply);
-/* Waits for all: results[i] and replies[i] as kin_call_await gives them,
- * and calls[i] set to NULL once finished. Returns 0 when all finished,
- * -ETIMEDOUT when some remain (their results[i] is -ETIMEDOUT). */
+/* Waits for all: results[i] and replies[i] as kin_await gives them, and
+ * calls[i] set to NULL once finished. NULL entries are skipped (their
+ * results[i] and replies[i] untouched). Returns 0 when all finished, or
+ * -ETIMEDOUT when some remain: their results[i] is -ETIMEDOUT and their
+ * replies[i] is empty. */
 int kin_await_all(kin_pending **calls, size_t n, kin_time deadline, int *results,
 		  kin_reply *replies);
 /* Abandons a pending call; its reply, if one comes, is discarded. */
@@ -722,7 +726,8 @@ void kin_monitor_free(kin_monitor *monitor);
 int kin_worker_link(kin_worker *a, kin_worker *b);
 int kin_worker_unlink(kin_worker *a, kin_worker *b);
 /* Whether exits of linked workers arrive as "kin.exit" casts
- * ([pid, reason, code, signal] in MessagePack) instead of killing it. */
+ * ([pid, reason, code, signal] in MessagePack) instead of killing it.
+ * -ENOSYS for a worker that serves no "kin.exit". */
 int kin_worker_trap_exits(kin_worker *worker, bool trap);
 
 /* Sends a signal through the pidfd; the reason becomes KIN_REASON_KILLED.
@@ -736,8 +741,11 @@ int kin_worker_stop(kin_worker *worker, int64_t grace_ns);
  * owner, and neither kin_worker_free nor kin_loop_free kills it from then
  * on (the loop still reaps it if it ends while the loop runs). It serves
  * calls while its chan is open; once the chan closes it ends when the last
- * thread its handlers started has ended. -EINVAL in tree mode (its init
- * dies with the owner), -ESRCH if it is gone. Thread-safe. */
+ * thread its handlers started has ended. It returns once the worker has
+ * confirmed; one busy with calls confirms when a thread of it is free,
+ * and after 10 s this gives up with -ETIMEDOUT (the worker then still
+ * counts as linked). -EINVAL in tree mode (its init dies with the owner),
+ * -ESRCH if it is gone. Thread-safe. */
 int kin_worker_detach(kin_worker *worker);
 
 /* Waits for the worker to end, until the deadline: 0 and *reason, or
@@ -745,7 +753,10 @@ int kin_worker_detach(kin_worker *worker);
 int kin_worker_wait(kin_worker *worker, kin_time deadline, kin_exit_reason *reason);
 
 /* Frees the worker: one not detached that still runs is killed and reaped
- * first. Monitors that have not fired fire with that reason. Accepts NULL. */
+ * first. Monitors that have not fired fire with that reason, and calls
+ * not yet awaited fail with it (await or cancel them still, before or
+ * after). May be called from the worker's own DOWN callback. Free workers
+ * before their loop. Accepts NULL. */
 void kin_worker_free(kin_worker *worker);
 
 /* ---------------------------------------------------------------- supervisors */
@@ -814,9 +825,10 @@ void kin_sup_free(kin_sup *sup);
 
 /* ---------------------------------------------------------------- pools */
 
-/* N workers of one kind. Each call goes to the least busy one; a worker
- * that died is replaced (from the loop when it runs, else at the next
- * call). Thread-safe. */
+/* N workers of one kind. Each call goes to the least busy one, and the
+ * next call that finds a worker dead replaces it. kin_pool_call is
+ * thread-safe; the other pool functions belong to the loop's thread (they
+ * also free the workers that died). */
 typedef struct kin_pool kin_pool;
 int kin_pool_new(kin_loop *loop, const kin_worker_opts *opts, size_t size, kin_pool **ret,
 		 kin_spawn_error *why);
@@ -826,9 +838,9 @@ int kin_pool_call(kin_pool *pool, const char *name, const kin_msg *args, kin_tim
 		  kin_reply *reply);
 /* Grows (spawning now) or shrinks (stopping the idlest) to size >= 1. */
 int kin_pool_resize(kin_pool *pool, size_t size, kin_spawn_error *why);
-size_t kin_pool_size(const kin_pool *pool);
+size_t kin_pool_size(kin_pool *pool);
 /* Workers replaced so far after dying. */
-unsigned kin_pool_replaced(const kin_pool *pool);
+unsigned kin_pool_replaced(kin_pool *pool);
 void kin_pool_free(kin_pool *pool);
 
 #ifdef __cplusplus

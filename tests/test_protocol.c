@@ -115,10 +115,17 @@ TEST(protocol_call_cast_reply_detach_round_trip)
 	ASSERT(m.error == INT64_MIN);
 	kin_buf_free(&b);
 
-	ASSERT_OK(kin__proto_detach(&b));
-	ASSERT_BYTES(&b, "\x91\x04");
+	ASSERT_OK(kin__proto_detach(&b, 3));
+	ASSERT_BYTES(&b, "\x92\x04\x03");
 	ASSERT_OK(kin__proto_decode(b.data, b.len, &m));
 	ASSERT_EQ(m.type, KIN__P_DETACH);
+	ASSERT_EQ(m.id, 3);
+	kin_buf_free(&b);
+	ASSERT_OK(kin__proto_detach(&b, UINT64_MAX));
+	ASSERT_BYTES(&b, "\x92\x04\xcf\xff\xff\xff\xff\xff\xff\xff\xff");
+	ASSERT_OK(kin__proto_decode(b.data, b.len, &m));
+	ASSERT_EQ(m.type, KIN__P_DETACH);
+	ASSERT(m.id == UINT64_MAX);
 	kin_buf_free(&b);
 
 	/* Bodies past 64 KiB take the bin 32 header the spec names. */
@@ -159,12 +166,19 @@ TEST(protocol_bytes_match_the_spec_example)
 			 "echo"
 			 "\xc4\x00");
 	kin_buf_free(&b);
+	/* DETACH [4, 5] and the REPLY [3, 5, 0, b""] that acknowledges it. */
+	ASSERT_OK(kin__proto_detach(&b, 5));
+	ASSERT_BYTES(&b, "\x92\x04\x05");
+	kin_buf_free(&b);
+	ASSERT_OK(kin__proto_reply_prefix(&b, 5, 0, 0));
+	ASSERT_BYTES(&b, "\x94\x03\x05\x00\xc4\x00");
+	kin_buf_free(&b);
 }
 
 TEST(protocol_encoders_refuse_what_decoders_would)
 {
 	kin_buf b = KIN_BUF_INIT;
-	ASSERT_OK(kin__proto_detach(&b));
+	ASSERT_OK(kin__proto_detach(&b, 1));
 	size_t len = b.len;
 	char long_name[KIN__MAX_NAME + 2];
 	memset(long_name, 'n', sizeof(long_name) - 1);
@@ -185,6 +199,7 @@ TEST(protocol_encoders_refuse_what_decoders_would)
 	ASSERT_EQ(kin__proto_call_prefix(&b, 1, "x", (size_t)UINT32_MAX + 1), -EINVAL);
 	ASSERT_EQ(kin__proto_cast_prefix(&b, "", 0), -EINVAL);
 	ASSERT_EQ(kin__proto_reply_prefix(&b, 0, 0, 0), -EINVAL);
+	ASSERT_EQ(kin__proto_detach(&b, 0), -EINVAL);
 	ASSERT_EQ(b.len, len);
 
 	/* The limits themselves are fine: 1024 names, 255 bytes each. */
@@ -265,9 +280,15 @@ TEST(protocol_decoder_is_strict)
 	REJECT("[uui]", Z(3), U(3), U(1), I(0));
 	REJECT("[uuibb]", Z(5), U(3), U(1), I(0), "", Z(0), "", Z(0));
 
-	/* DETACH [4]. */
-	REJECT("[uu]", Z(2), U(4), U(0));
-	REJECT("[u]n", Z(1), U(4));
+	/* DETACH [4, id]. */
+	REJECT("[u]", Z(1), U(4));                   /* the old [4], without an id */
+	REJECT("[uu]", Z(2), U(4), U(0));            /* id 0 */
+	REJECT("[ui]", Z(2), U(4), I(-1));           /* id < 0 */
+	REJECT("[us]", Z(2), U(4), "1");             /* id not an int */
+	REJECT("[ud]", Z(2), U(4), 1.0);             /* id a float */
+	REJECT("[un]", Z(2), U(4));                  /* id nil */
+	REJECT("[uub]", Z(3), U(4), U(1), "", Z(0)); /* too long */
+	REJECT("[uu]n", Z(2), U(4), U(1));           /* trailing */
 
 	/* HELLO [0, version, pid, [names]]. */
 	REJECT("[uuu[]]", Z(3), U(0), U(1), U(5), Z(0));
@@ -303,6 +324,11 @@ TEST(protocol_decoder_is_strict)
 	kin_buf_free(&b);
 	ASSERT_OK(kin_mp_pack(&b, "[uuib]", Z(4), U(3), U(1), I(INT64_MIN), "", Z(0)));
 	ASSERT_OK(kin__proto_decode(b.data, b.len, &m));
+	kin_buf_free(&b);
+	ASSERT_OK(kin_mp_pack(&b, "[ii]", Z(2), I(4), I(9)));
+	ASSERT_OK(kin__proto_decode(b.data, b.len, &m));
+	ASSERT_EQ(m.type, KIN__P_DETACH);
+	ASSERT_EQ(m.id, 9);
 	kin_buf_free(&b);
 
 	/* Arrays whose count promises more than the message holds. */
@@ -383,7 +409,7 @@ TEST(protocol_truncated_messages_are_eproto)
 	append(&msgs[2], "\x94\x01\xa0\x00", 4);
 	ASSERT_OK(kin__proto_reply_prefix(&msgs[3], 99, 7, 17));
 	append(&msgs[3], "failed on purpose", 17);
-	ASSERT_OK(kin__proto_detach(&msgs[4]));
+	ASSERT_OK(kin__proto_detach(&msgs[4], 1u << 20));
 	ASSERT_OK(kin__proto_reply_prefix(&msgs[5], 1, -200000, 0));
 	for (size_t k = 0; k < 6; k++) {
 		kin__pmsg m;

@@ -227,6 +227,26 @@ static int hold(kin_request *req, void *ud)
 	return reply_i64(req, me);
 }
 
+/* n -> fails with code n and the detail "coded" (review: a handler's own
+ * code must reach the caller as -EREMOTEIO, whatever its value). */
+static int code(kin_request *req, void *ud)
+{
+	(void)ud;
+	int64_t n = 0;
+	if (kin_mp_unpack(req->args, req->len, "i", &n) < 0)
+		return 22;
+	kin_buf_append(&req->reply, "coded", 5);
+	return (int)n;
+}
+
+/* -> 1 when the handler runs on the worker's main thread (the one that
+ * carries its parent-death signal), else 0. */
+static int on_main(kin_request *req, void *ud)
+{
+	(void)ud;
+	return reply_i64(req, gettid() == getpid());
+}
+
 const kin_handler test_worker_handlers[] = {
 	{"echo", echo, NULL},
 	{"add", add, NULL},
@@ -246,5 +266,7 @@ const kin_handler test_worker_handlers[] = {
 	{"print", print, NULL},
 	{"linger", linger, NULL},
 	{"hold", hold, NULL},
+	{"code", code, NULL},
+	{"on_main", on_main, NULL},
 	{NULL, NULL, NULL},
 };

@@ -7,6 +7,9 @@
   add   args MessagePack [a, b] (ints): returns MessagePack a + b
   fail  always fails: error 7, detail b"failed on purpose"
   pid   returns MessagePack os.getpid()
+  hold  takes two fds, a pipe's read end and a write end: waits for end of
+        file on the first, then writes b"alive" to the second (so a test
+        can tell a worker that outlived its owner from one that died)
 """
 import errno
 import os
@@ -43,5 +46,14 @@ def pid(req):
     return msgpack.packb(os.getpid())
 
 
+def hold(req):
+    if len(req.fds) != 2:
+        raise CallError(-errno.EINVAL, b"hold takes two fds")
+    release, alive = req.fds
+    while os.read(release, 4096):
+        pass
+    os.write(alive, b"alive")
+
+
 if __name__ == "__main__":
-    kin_worker.serve({"echo": echo, "add": add, "fail": fail, "pid": pid})
+    kin_worker.serve({"echo": echo, "add": add, "fail": fail, "pid": pid, "hold": hold})

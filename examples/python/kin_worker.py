@@ -50,6 +50,11 @@ class ProtocolError(Exception):
     """The peer broke the protocol; the chan must be dropped."""
 
 
+class MessageTooLong(Exception):
+    """A well-formed message over this end's maximum: it has been dropped
+    (its fds closed, its memfd marked taken), and the chan goes on."""
+
+
 class CallError(Exception):
     """Raised by a handler: the call fails with this code and detail."""
 
@@ -99,6 +104,18 @@ def _check_chan(fd):
                 and s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_SEQPACKET)
 
 
+def _mark_taken(fd):
+    """Moves a memfd's file offset away from 0: the sender shares it and
+    waits for it to leave 0 before it counts the bytes as no longer in
+    flight (protocol 4.3). Only for a real memfd: an fd that is something
+    else may share its offset with someone who relies on it."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+        os.lseek(fd, 1, os.SEEK_SET)
+    except OSError:
+        pass
+
+
 def _read_memfd(fd, length):
     """The payload of an out-of-band message: a sealed memfd of exactly length bytes."""
     try:
@@ -111,16 +128,15 @@ def _read_memfd(fd, length):
         raise ProtocolError("the out-of-band memfd's size is not the header's length")
     with mmap.mmap(fd, length, prot=mmap.PROT_READ) as m:
         payload = bytes(m)
-    # Taken: the sender shares this file offset and waits for it to leave
-    # 0 before it counts the bytes as no longer in flight (protocol 4.3).
-    os.lseek(fd, 1, os.SEEK_SET)
+    _mark_taken(fd)
     return payload
 
 
 def recv_message(sock):
     """Receives one message: (payload, fds, chans), or None at end of file.
-    Raises ProtocolError for anything the framing does not allow, having
-    closed every fd that came with it."""
+    Raises ProtocolError for anything the framing does not allow, and
+    MessageTooLong for a message over 64 MiB, having closed every fd that
+    came with it either way."""
     fdsize = array.array("i").itemsize
     data, ancdata, flags, _ = sock.recvmsg(
         _HEADER.size + _INLINE_MAX, socket.CMSG_SPACE((_MAX_FDS + 1) * fdsize),
@@ -140,6 +156,7 @@ def recv_message(sock):
         return None
     if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
         bad = "message or its fds truncated"
+    oob = len(data) >= 2 and bool(data[1] & _FLAG_OOB)
     try:
         if bad:
             raise ProtocolError(bad)
@@ -148,9 +165,8 @@ def recv_message(sock):
         magic, hflags, nfds, nchans, reserved, length = _HEADER.unpack_from(data)
         if magic != _MAGIC or hflags & ~_FLAG_OOB or reserved != 0:
             raise ProtocolError("bad header")
-        if nfds + nchans > _MAX_FDS or length > _MAX_MESSAGE:
-            raise ProtocolError("message beyond the limits")
-        oob = bool(hflags & _FLAG_OOB)
+        if nfds + nchans > _MAX_FDS:
+            raise ProtocolError("too many fds")
         if len(fds) != nfds + nchans + oob:
             raise ProtocolError("fd count does not match the header")
         if oob:
@@ -158,15 +174,24 @@ def recv_message(sock):
             # but 0 is well formed.
             if len(data) != _HEADER.size or length == 0:
                 raise ProtocolError("bad out-of-band record")
+        elif length > _INLINE_MAX or len(data) != _HEADER.size + length:
+            raise ProtocolError("record size does not match the header")
+        if length > _MAX_MESSAGE:
+            # Well formed, only too long for us: not a broken peer, so
+            # this message goes and the chan stays (protocol 4.4).
+            raise MessageTooLong("a message of %d bytes, over %d" % (length, _MAX_MESSAGE))
+        if oob:
             payload = _read_memfd(fds[-1], length)
         else:
-            if len(data) != _HEADER.size + length:
-                raise ProtocolError("record size does not match the header")
             payload = data[_HEADER.size:]
         for fd in fds[nfds:nfds + nchans]:
             if not _check_chan(fd):
                 raise ProtocolError("an attached chan is not a SOCK_SEQPACKET socket")
-    except ProtocolError:
+    except (ProtocolError, MessageTooLong):
+        # A memfd dropped unread is marked taken too, or its sender
+        # would count it in flight for good (protocol 4.3).
+        if oob and fds:
+            _mark_taken(fds[-1])
         _close_all(fds)
         raise
     if oob:
@@ -189,9 +214,12 @@ def send_message(sock, payload, fds=(), chans=()):
     try:
         if len(payload) > _INLINE_MAX:
             memfd = os.memfd_create("kin-message", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+            # pwrite, not write: the offset must still be 0 when the memfd
+            # goes, since the receiver moving it is what says "taken".
             view = memoryview(payload)
-            while view:
-                view = view[os.write(memfd, view):]
+            at = 0
+            while at < len(view):
+                at += os.pwrite(memfd, view[at:], at)
             fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, _SEALS)
             fds.append(memfd)
             flags = _FLAG_OOB
@@ -241,14 +269,20 @@ def decode(payload):
     elif kind == CAST:
         ok = len(msg) == 3 and _name_ok(msg[1]) and isinstance(msg[2], bytes)
     elif kind == DETACH:
-        ok = len(msg) == 1
+        ok = len(msg) == 2 and _is_int(msg[1]) and msg[1] > 0 and msg[1] < 2**64
     if not ok:  # HELLO and REPLY never come to a worker
         raise ProtocolError("malformed or unexpected message")
     return msg
 
 
 def _detach():
-    """Stop dying with the owner: clear the parent-death signal."""
+    """Stop dying with the owner: clear the parent-death signal.
+
+    The kernel keeps that signal per thread, and only the thread that was
+    exec'd (the main thread, whose thread id is the pid) has it: clearing
+    it on any other thread would change nothing and still look done."""
+    if threading.get_native_id() != os.getpid():
+        raise OSError(errno.EPERM, "DETACH must be served on the main thread")
     PR_SET_PDEATHSIG = 1
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) != 0:
@@ -307,12 +341,21 @@ class Worker:
 
     def serve(self):
         """Says hello, then serves until the chan closes. Returns when
-        every call received has been answered."""
+        every call received has been answered. Call it on the main thread:
+        DETACH is served here, and only that thread can clear the
+        parent-death signal."""
         self.send([HELLO, VERSION, os.getpid(), list(self.handlers)])
         try:
             while True:
                 self.free.acquire()
-                got = recv_message(self.sock)
+                try:
+                    got = recv_message(self.sock)
+                except MessageTooLong as e:
+                    # Dropped; a call in it goes unanswered, and its
+                    # caller's deadline ends the wait.
+                    sys.stderr.write("kin_worker: dropped %s\n" % e)
+                    self.free.release()
+                    continue
                 if got is None:
                     return
                 payload, fds, chans = got
@@ -324,7 +367,11 @@ class Worker:
                     raise
                 if msg[0] == DETACH:
                     req._close_rest()
+                    # On this thread, the main one; the REPLY only once it
+                    # is done, since the owner takes it as the promise
+                    # that we outlive it from now on.
                     _detach()
+                    self.send([REPLY, msg[1], 0, b""])
                     self.free.release()
                 elif msg[0] == CALL:
                     req.name, req.args = msg[2], msg[3]

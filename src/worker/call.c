@@ -24,8 +24,9 @@ static int send_request(kin_worker *w, kin__ptype type, uint64_t id, const char 
 {
 	kin_buf prefix = KIN_BUF_INIT;
 	size_t len = args ? args->len : 0;
-	int r = type == KIN__P_CALL ? kin__proto_call_prefix(&prefix, id, name, len)
-				    : kin__proto_cast_prefix(&prefix, name, len);
+	int r = type == KIN__P_CALL   ? kin__proto_call_prefix(&prefix, id, name, len)
+		: type == KIN__P_CAST ? kin__proto_cast_prefix(&prefix, name, len)
+				      : kin__proto_detach(&prefix, id);
 	if (r == 0) {
 		struct iovec iov[2] = {{prefix.data, prefix.len},
 				       {args ? args->data : NULL, len}};
@@ -69,6 +70,13 @@ int kin_call_start(kin_worker *w, const char *name, const kin_msg *args, kin_tim
 		return r;
 	if (!ret)
 		return -EINVAL;
+	return kin__request_start(w, KIN__P_CALL, name, args, deadline, ret);
+}
+
+int kin__request_start(kin_worker *w, kin__ptype type, const char *name, const kin_msg *args,
+		       kin_time deadline, kin_pending **ret)
+{
+	int r;
 	kin_pending *p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -80,17 +88,19 @@ int kin_call_start(kin_worker *w, const char *name, const kin_msg *args, kin_tim
 		return -ECONNRESET;
 	}
 	p->id = w->next_id++;
+	w->handles++;
 	kin__list_add(&w->pending, &p->link);
 	atomic_fetch_add(&w->inflight, 1);
 	pthread_mutex_unlock(&w->lock);
 
-	r = send_request(w, KIN__P_CALL, p->id, name, args, deadline);
+	r = send_request(w, type, p->id, name, args, deadline);
 	if (r < 0) {
 		pthread_mutex_lock(&w->lock);
 		if (!p->done) {
 			kin__list_del(&p->link);
 			atomic_fetch_sub(&w->inflight, 1);
 		}
+		w->handles--;
 		pthread_mutex_unlock(&w->lock);
 		free(p);
 		return chan_lost(w, r);
@@ -140,6 +150,10 @@ static void dispatch(kin_worker *w, kin_msg *m)
 	}
 	if (!p) /* cancelled or timed out: a late reply is dropped */
 		goto out;
+	if (pm.error < INT_MIN || pm.error > INT_MAX) { /* docs/protocol.md: 32 bits */
+		kin__worker_chan_down(w, true); /* p fails with the protocol error */
+		goto out;
+	}
 	if (pm.body_len) {
 		p->reply.data = malloc(pm.body_len);
 		if (!p->reply.data) {
@@ -149,25 +163,37 @@ static void dispatch(kin_worker *w, kin_msg *m)
 		memcpy(p->reply.data, pm.body, pm.body_len);
 		p->reply.len = pm.body_len;
 	}
-	if (pm.error < INT_MIN || pm.error > INT_MAX) { /* docs/protocol.md: 32 bits */
-		kin__worker_chan_down(w, true); /* p fails with the protocol error */
-		goto out;
-	}
 	p->reply.error = (int)pm.error;
-	finish(w, p, pm.error == 0 ? 0 : pm.error == KIN__NO_HANDLER ? -ENOSYS : -EREMOTEIO);
+	finish(w, p, pm.error == 0 ? 0 : -EREMOTEIO);
 out:
 	kin__pmsg_free(&pm);
+}
+
+/* Lock held, the worker settled: what it sent before it ended is all
+ * there is; hand that out, then fail the rest. */
+void kin__calls_drain_and_fail(kin_worker *w)
+{
+	kin_msg m = KIN_MSG_INIT;
+	while (kin_chan_recv(w->chan, &m, 0) == 0) {
+		dispatch(w, &m);
+		kin_msg_release(&m);
+	}
+	kin__calls_fail_all(w);
 }
 
 /* Called with the lock held and w->receiving taken; drops the lock while
  * it waits. Returns -ETIMEDOUT when the deadline passed with nothing. */
 static int take_turn(kin_worker *w, kin_time deadline)
 {
+	if (w->settled) {
+		kin__calls_drain_and_fail(w);
+		return 0;
+	}
 	if (w->chan_down) {
 		pthread_mutex_unlock(&w->lock);
-		kin__worker_settle(w);
+		int r = kin__worker_settle(w, deadline);
 		pthread_mutex_lock(&w->lock);
-		return 0;
+		return r;
 	}
 	pthread_mutex_unlock(&w->lock);
 	kin_msg m = KIN_MSG_INIT;
@@ -232,7 +258,7 @@ int kin_await_any(kin_pending **calls, size_t n, kin_time deadline, size_t *inde
 		return -ETIMEDOUT;
 	}
 	kin_pending *p = calls[i];
-	pthread_mutex_unlock(&w->lock);
+	kin__worker_put_handle(w);
 	int result = p->result;
 	if (reply)
 		*reply = p->reply;
@@ -266,6 +292,8 @@ int kin_await_all(kin_pending **calls, size_t n, kin_time deadline, int *results
 		results[i] = kin_await(calls[i], deadline, &rep);
 		if (results[i] == -ETIMEDOUT) {
 			r = -ETIMEDOUT;
+			if (replies)
+				memset(&replies[i], 0, sizeof(replies[i]));
 			continue;
 		}
 		calls[i] = NULL;
@@ -287,7 +315,7 @@ void kin_pending_cancel(kin_pending *p)
 		kin__list_del(&p->link);
 		atomic_fetch_sub(&w->inflight, 1);
 	}
-	pthread_mutex_unlock(&w->lock);
+	kin__worker_put_handle(w);
 	free(p->reply.data);
 	free(p);
 }
@@ -302,7 +330,8 @@ int kin_call(kin_worker *w, const char *name, const kin_msg *args, kin_time dead
 	if (r == -ECONNRESET && reply) {
 		/* It was already gone: the reason is known or soon will be. */
 		kin_exit_reason why;
-		if (kin_worker_wait(w, kin_after(2 * KIN_SEC), &why) == 0)
+		kin_time soon = kin_after(2 * KIN_SEC);
+		if (kin_worker_wait(w, deadline < soon ? deadline : soon, &why) == 0)
 			reply->reason = why;
 	}
 	if (r < 0)

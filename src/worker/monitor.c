@@ -16,9 +16,12 @@ static int listen_for_exit(kin_worker *w)
 	return kin_proc_on_exit(w->proc, on_worker_exit, w);
 }
 
+/* The caller must not touch w afterwards: a callback may have freed it. */
 static void fire_monitors(kin_worker *w, const kin_exit_reason *reason)
 {
-	/* A callback may free its own monitor, or add another. */
+	/* A callback may free its own monitor, add another, or free the
+	 * worker; the last waits until every monitor has had its turn. */
+	w->firing++;
 	for (;;) {
 		kin_monitor *m = NULL;
 		for (kin__link *l = w->monitors.next; l != &w->monitors; l = l->next) {
@@ -29,9 +32,13 @@ static void fire_monitors(kin_worker *w, const kin_exit_reason *reason)
 			}
 		}
 		if (!m)
-			return;
+			break;
 		m->fired = true;
 		m->cb(w, reason, m->userdata);
+	}
+	if (--w->firing == 0 && w->free_requested) {
+		w->firing++;
+		kin__worker_destroy(w);
 	}
 }
 
@@ -86,6 +93,16 @@ static void on_worker_exit(kin_proc *proc, const kin_status *st, void *userdata)
 	kin__worker_deliver_down(w);
 }
 
+void kin__worker_fire_late(kin_worker *w)
+{
+	pthread_mutex_lock(&w->lock);
+	bool settled = w->settled;
+	kin_exit_reason reason = w->reason;
+	pthread_mutex_unlock(&w->lock);
+	if (settled)
+		fire_monitors(w, &reason);
+}
+
 /* Monitors added after the end fire from the loop, never from inside
  * kin_worker_monitor. */
 static void on_late(kin_timer *t, void *userdata)
@@ -135,12 +152,26 @@ int kin_worker_monitor(kin_worker *w, kin_down_cb cb, void *userdata, kin_monito
 	return 0;
 }
 
+static void maybe_stop_listening(kin_worker *w)
+{
+	for (kin__link *l = w->monitors.next; l != &w->monitors; l = l->next)
+		if (!KIN__CONTAINER_OF(l, kin_monitor, link)->fired)
+			return;
+	if (w->links.next != &w->links)
+		return;
+	kin_status st;
+	if (kin_proc_poll(w->proc, &st) == 0)
+		(void)kin_proc_on_exit(w->proc, NULL, NULL);
+}
+
 void kin_monitor_free(kin_monitor *m)
 {
 	if (!m)
 		return;
+	kin_worker *w = m->worker;
 	kin__list_del(&m->link);
 	free(m);
+	maybe_stop_listening(w);
 }
 
 void kin__monitors_free_all(kin_worker *w)
@@ -187,8 +218,19 @@ int kin_worker_link(kin_worker *a, kin_worker *b)
 	kin_worker *ended[2] = {a, b};
 	for (int i = 0; i < 2; i++)
 		if (kin_proc_poll(ended[i]->proc, &st) == 1) {
-			kin__worker_ended(ended[i], &st);
-			kin__worker_deliver_down(ended[i]);
+			kin_worker *dead = ended[i], *peer = ended[1 - i];
+			kin__worker_ended(dead, &st);
+			pthread_mutex_lock(&dead->lock);
+			bool delivered = dead->down_delivered;
+			kin_exit_reason reason = dead->reason;
+			pthread_mutex_unlock(&dead->lock);
+			if (!delivered) {
+				kin__worker_deliver_down(dead);
+			} else {
+				kin_worker_unlink(dead, peer);
+				if (reason.kind != KIN_REASON_NORMAL)
+					notify_linked(dead, peer, &reason);
+			}
 			break;
 		}
 	return 0;
@@ -207,6 +249,10 @@ int kin_worker_unlink(kin_worker *a, kin_worker *b)
 		kin__list_del(&eb->link);
 		free(eb);
 	}
+	if (ea || eb) {
+		maybe_stop_listening(a);
+		maybe_stop_listening(b);
+	}
 	return 0;
 }
 
@@ -222,6 +268,8 @@ int kin_worker_trap_exits(kin_worker *w, bool trap)
 {
 	if (!w)
 		return -EINVAL;
+	if (trap && !kin_worker_has(w, "kin.exit"))
+		return -ENOSYS; /* it could not hear the notices it asks for */
 	pthread_mutex_lock(&w->lock);
 	w->trap_exits = trap;
 	pthread_mutex_unlock(&w->lock);

@@ -1,4 +1,7 @@
-/* Pools: N workers of one kind, each call to the least busy. */
+/* Pools: N workers of one kind, each call to the least busy. Calls come
+ * from any thread, so they touch nothing that belongs to the loop: a dead
+ * worker is swapped for a new one (spawning is thread-safe) and set aside,
+ * and the loop's own thread frees it later, in resize or free. */
 #include "worker.h"
 
 #include <errno.h>
@@ -6,24 +9,23 @@
 #include <string.h>
 
 typedef struct slot {
-	kin_pool *pool;
-	kin_worker *worker;
-	kin_monitor *monitor;
-	unsigned users; /* calls that picked it and have not returned */
+	kin_worker *worker; /* NULL when a replacement could not be started */
+	unsigned users;     /* calls that picked it and have not returned */
 } slot;
 
 struct kin_pool {
 	kin_loop *loop;
 	kin_worker_opts opts;
-	pthread_mutex_t lock; /* guards the slots and counters */
+	pthread_mutex_t lock; /* guards everything below */
 	pthread_cond_t idle;  /* some slot's users dropped to 0 */
 	slot **slots;
 	size_t n, cap;
 	unsigned replaced;
-	kin_timer *timer; /* replaces workers that died, from the loop */
+	kin_worker **dead; /* replaced, waiting for the loop's thread to free them */
+	size_t ndead, capdead;
 };
 
-static bool dead(kin_worker *w)
+static bool is_dead(kin_worker *w)
 {
 	kin_status st;
 	pthread_mutex_lock(&w->lock);
@@ -32,57 +34,33 @@ static bool dead(kin_worker *w)
 	return down || kin_proc_poll(w->proc, &st) == 1;
 }
 
-static void on_down(kin_worker *w, const kin_exit_reason *reason, void *userdata)
-{
-	(void)w;
-	(void)reason;
-	slot *s = userdata;
-	(void)kin_timer_start(s->pool->timer, 0, 0);
-}
-
-static int fill(kin_pool *p, slot *s, kin_spawn_error *why)
-{
-	kin_worker *w;
-	int r = kin_worker_spawn(p->loop, &p->opts, &w, why);
-	if (r < 0)
-		return r;
-	r = kin_worker_monitor(w, on_down, s, &s->monitor);
-	if (r < 0) {
-		kin_worker_free(w);
-		return r;
-	}
-	s->worker = w;
-	return 0;
-}
-
-/* Lock held, s idle: swaps a dead worker for a new one. */
+/* Lock held, s idle and its worker dead (or missing): starts another. */
 static int replace(kin_pool *p, slot *s)
 {
-	kin_monitor_free(s->monitor);
-	s->monitor = NULL;
-	kin_worker_free(s->worker);
-	s->worker = NULL;
-	int r = fill(p, s, NULL);
+	if (s->worker) {
+		if (p->ndead == p->capdead) {
+			size_t cap = p->capdead ? 2 * p->capdead : 4;
+			kin_worker **more = realloc(p->dead, cap * sizeof(*more));
+			if (!more)
+				return -ENOMEM;
+			p->dead = more;
+			p->capdead = cap;
+		}
+		p->dead[p->ndead++] = s->worker;
+		s->worker = NULL;
+	}
+	int r = kin_worker_spawn(p->loop, &p->opts, &s->worker, NULL);
 	if (r == 0)
 		p->replaced++;
 	return r;
 }
 
-static void replace_dead(kin_pool *p)
+/* Lock held; on the loop's thread only. */
+static void free_dead(kin_pool *p)
 {
-	pthread_mutex_lock(&p->lock);
-	for (size_t i = 0; i < p->n; i++) {
-		slot *s = p->slots[i];
-		if (!s->users && (!s->worker || dead(s->worker)))
-			(void)replace(p, s);
-	}
-	pthread_mutex_unlock(&p->lock);
-}
-
-static void on_timer(kin_timer *t, void *userdata)
-{
-	(void)t;
-	replace_dead(userdata);
+	for (size_t i = 0; i < p->ndead; i++)
+		kin_worker_free(p->dead[i]);
+	p->ndead = 0;
 }
 
 static int grow(kin_pool *p, size_t size, kin_spawn_error *why)
@@ -98,8 +76,7 @@ static int grow(kin_pool *p, size_t size, kin_spawn_error *why)
 		slot *s = calloc(1, sizeof(*s));
 		if (!s)
 			return -ENOMEM;
-		s->pool = p;
-		int r = fill(p, s, why);
+		int r = kin_worker_spawn(p->loop, &p->opts, &s->worker, why);
 		if (r < 0) {
 			free(s);
 			return r;
@@ -109,9 +86,9 @@ static int grow(kin_pool *p, size_t size, kin_spawn_error *why)
 	return 0;
 }
 
+/* A slot leaving the pool: its worker stops (finishing what it has). */
 static void drop(slot *s)
 {
-	kin_monitor_free(s->monitor);
 	if (s->worker && kin_worker_stop(s->worker, 5 * KIN_SEC) == 0)
 		(void)kin_worker_wait(s->worker, KIN_FOREVER, NULL);
 	kin_worker_free(s->worker);
@@ -133,9 +110,7 @@ int kin_pool_new(kin_loop *loop, const kin_worker_opts *opts, size_t size, kin_p
 		p->opts = *opts;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->idle, NULL);
-	int r = kin_timer_new(loop, on_timer, p, &p->timer);
-	if (r == 0)
-		r = grow(p, size, why);
+	int r = grow(p, size, why);
 	if (r < 0) {
 		kin_pool_free(p);
 		return r;
@@ -145,7 +120,7 @@ int kin_pool_new(kin_loop *loop, const kin_worker_opts *opts, size_t size, kin_p
 }
 
 /* The live worker with the fewest calls in flight; dead idle ones are
- * replaced on the way, so a pool works without the loop running too. */
+ * replaced on the way. */
 static slot *pick(kin_pool *p)
 {
 	slot *best = NULL;
@@ -153,7 +128,7 @@ static slot *pick(kin_pool *p)
 	pthread_mutex_lock(&p->lock);
 	for (size_t i = 0; i < p->n; i++) {
 		slot *s = p->slots[i];
-		if ((!s->worker || dead(s->worker)) && (s->users || replace(p, s) < 0))
+		if ((!s->worker || is_dead(s->worker)) && (s->users || replace(p, s) < 0))
 			continue;
 		unsigned load = atomic_load(&s->worker->inflight) + s->users;
 		if (!best || load < best_load) {
@@ -174,7 +149,7 @@ int kin_pool_call(kin_pool *p, const char *name, const kin_msg *args, kin_time d
 		return -EINVAL;
 	slot *s = pick(p);
 	if (!s)
-		return -ECHILD; /* none alive and none could be started */
+		return -ECHILD; /* none alive, and none could be started */
 	int r = kin_call(s->worker, name, args, deadline, reply);
 	pthread_mutex_lock(&p->lock);
 	if (--s->users == 0)
@@ -190,11 +165,12 @@ int kin_pool_resize(kin_pool *p, size_t size, kin_spawn_error *why)
 	if (!p || size == 0)
 		return -EINVAL;
 	pthread_mutex_lock(&p->lock);
+	free_dead(p);
 	int r = grow(p, size, why);
 	slot **gone = NULL;
 	size_t ngone = 0;
 	if (r == 0 && p->n > size) {
-		/* Keep the busiest: the idle ones go, and no call is cut. */
+		/* The idlest go, so no call is cut short. */
 		ngone = p->n - size;
 		gone = calloc(ngone, sizeof(*gone));
 		if (!gone) {
@@ -222,14 +198,24 @@ int kin_pool_resize(kin_pool *p, size_t size, kin_spawn_error *why)
 	return r;
 }
 
-size_t kin_pool_size(const kin_pool *p)
+size_t kin_pool_size(kin_pool *p)
 {
-	return p ? p->n : 0;
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	size_t n = p->n;
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
-unsigned kin_pool_replaced(const kin_pool *p)
+unsigned kin_pool_replaced(kin_pool *p)
 {
-	return p ? p->replaced : 0;
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	unsigned n = p->replaced;
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
 void kin_pool_free(kin_pool *p)
@@ -239,7 +225,8 @@ void kin_pool_free(kin_pool *p)
 	for (size_t i = 0; i < p->n; i++)
 		drop(p->slots[i]);
 	free(p->slots);
-	kin_timer_free(p->timer);
+	free_dead(p);
+	free(p->dead);
 	pthread_cond_destroy(&p->idle);
 	pthread_mutex_destroy(&p->lock);
 	free(p);

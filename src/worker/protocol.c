@@ -126,14 +126,18 @@ int kin__proto_reply_prefix(kin_buf *out, uint64_t id, int64_t error, size_t bod
 	return finish(out, start, r);
 }
 
-int kin__proto_detach(kin_buf *out)
+int kin__proto_detach(kin_buf *out, uint64_t id)
 {
+	if (id == 0)
+		return -EINVAL;
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, out, buf_write);
 	size_t start = out->len;
-	int r = msgpack_pack_array(&pk, 1);
+	int r = msgpack_pack_array(&pk, 2);
 	if (!r)
 		r = msgpack_pack_uint8(&pk, KIN__P_DETACH);
+	if (!r)
+		r = msgpack_pack_uint64(&pk, id);
 	return finish(out, start, r);
 }
 
@@ -292,10 +296,10 @@ static int decode(dec *d, kin__pmsg *m)
 			r = dec_int(d, &m->error);
 		return r ? r : dec_body(d, &m->body, &m->body_len);
 	case KIN__P_DETACH:
-		if (n != 1)
+		if (n != 2)
 			return -EPROTO;
 		m->type = KIN__P_DETACH;
-		return 0;
+		return dec_id(d, &m->id);
 	default:
 		return -EPROTO;
 	}

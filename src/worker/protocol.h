@@ -24,7 +24,7 @@ typedef enum kin__ptype {
 	KIN__P_CALL = 1,   /* owner -> worker: [1, id, name, args(bin)] */
 	KIN__P_CAST = 2,   /* owner -> worker: [2, name, args(bin)] */
 	KIN__P_REPLY = 3,  /* worker -> owner: [3, id, error, data(bin)] */
-	KIN__P_DETACH = 4, /* owner -> worker: [4] */
+	KIN__P_DETACH = 4, /* owner -> worker: [4, id], acked by [3, id, 0, b""] */
 } kin__ptype;
 
 typedef struct kin__pmsg {
@@ -33,7 +33,7 @@ typedef struct kin__pmsg {
 	int64_t pid;      /* HELLO */
 	char **names;     /* HELLO: NUL-terminated copies (kin__pmsg_free) */
 	size_t nnames;
-	uint64_t id;       /* CALL, REPLY */
+	uint64_t id;       /* CALL, REPLY, DETACH */
 	const char *name;  /* CALL, CAST: points into the decoded data, not */
 	size_t name_len;   /*   NUL-terminated */
 	int64_t error;     /* REPLY: 0, or the handler's code */
@@ -41,15 +41,19 @@ typedef struct kin__pmsg {
 	size_t body_len;   /*   into the decoded data. */
 } kin__pmsg;
 
-/* Encoders append to out and return 0 or -ENOMEM (-EINVAL for a name that
- * is empty or longer than KIN__MAX_NAME, or too many names). */
+/* Encoders append to out and return 0 or -ENOMEM (-EINVAL for an id of 0,
+ * a name that is empty or longer than KIN__MAX_NAME, or too many names). */
 int kin__proto_hello(kin_buf *out, int64_t pid, const char *const *names, size_t n);
 /* Everything up to and including the bin header of a body of body_len
  * bytes; the body itself goes after it as a separate iovec, uncopied. */
 int kin__proto_call_prefix(kin_buf *out, uint64_t id, const char *name, size_t body_len);
 int kin__proto_cast_prefix(kin_buf *out, const char *name, size_t body_len);
 int kin__proto_reply_prefix(kin_buf *out, uint64_t id, int64_t error, size_t body_len);
-int kin__proto_detach(kin_buf *out);
+/* DETACH [4, id]: the worker answers with REPLY [3, id, 0, <empty bin>]
+ * once it no longer dies with its owner, so the owner knows when it may
+ * call the worker detached. The id shares one space with CALL ids: it must
+ * not be one a call still waits on. */
+int kin__proto_detach(kin_buf *out, uint64_t id);
 
 /* Decodes one whole message into *msg: 0, -ENOMEM, or -EPROTO for anything
  * malformed, of an unknown type, with bytes left over, or beyond the limits

@@ -18,6 +18,12 @@ typedef struct server {
 	const kin_handler *handlers;
 	size_t nhandlers;
 	atomic_bool detached;
+	/* PR_SET_PDEATHSIG is per thread, and only the main thread has it:
+	 * a serving thread that reads DETACH asks the main thread. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool detach_asked, detach_done;
+	long running;
 } server;
 
 static const kin_handler *find_handler(const server *s, const char *name, size_t len)
@@ -43,6 +49,13 @@ static void send_reply(server *s, uint64_t id, int64_t error, const kin_buf *bod
 		r = kin__chan_sendv(s->chan, iov, 2, NULL, KIN_FOREVER);
 	}
 	kin_buf_free(&prefix);
+	if (r == -EMSGSIZE && error == 0) {
+		/* Too big for the chan: the caller gets an error, not silence. */
+		static const char why[] = "the reply is larger than the chan allows";
+		kin_buf detail = {.data = (char *)(uintptr_t)why, .len = sizeof(why) - 1};
+		send_reply(s, id, -EMSGSIZE, &detail);
+		return;
+	}
 	/* An owner that has gone away is the normal end, seen on the next
 	 * receive; anything else means this worker cannot go on. */
 	if (r < 0 && r != -EPIPE)
@@ -83,8 +96,13 @@ static void *serve(void *arg)
 	for (;;) {
 		kin_msg msg = KIN_MSG_INIT;
 		int r = kin_chan_recv(s->chan, &msg, KIN_FOREVER);
-		if (r == KIN_CLOSED)
+		if (r == KIN_CLOSED) {
+			pthread_mutex_lock(&s->lock);
+			s->running--;
+			pthread_cond_broadcast(&s->cond);
+			pthread_mutex_unlock(&s->lock);
 			return NULL;
+		}
 		if (r < 0)
 			kin__worker_fail("receiving from the owner", r);
 		kin__pmsg pm;
@@ -98,8 +116,14 @@ static void *serve(void *arg)
 			break;
 		case KIN__P_DETACH:
 			/* From now on the owner's death is not ours. */
-			(void)prctl(PR_SET_PDEATHSIG, 0);
+			pthread_mutex_lock(&s->lock);
+			s->detach_asked = true;
+			pthread_cond_broadcast(&s->cond);
+			while (!s->detach_done)
+				pthread_cond_wait(&s->cond, &s->lock);
+			pthread_mutex_unlock(&s->lock);
 			atomic_store(&s->detached, true);
+			send_reply(s, pm.id, 0, &(kin_buf)KIN_BUF_INIT); /* done: tell the owner */
 			break;
 		default:
 			kin__worker_fail("a message from the owner", -EPROTO);
@@ -139,12 +163,27 @@ _Noreturn void kin__serve(const kin_handler *handlers, kin_chan *chan, long thre
 	if (r < 0)
 		kin__worker_fail("hello", r);
 
-	pthread_t extra[1024];
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.cond, NULL);
+	static pthread_t extra[1024];
 	long started = 0;
-	for (; started < threads - 1; started++)
+	pthread_mutex_lock(&s.lock);
+	for (; started < threads; started++) {
 		if (pthread_create(&extra[started], NULL, serve, &s) != 0)
 			break; /* serve with as many as we got */
-	serve(&s);
+		s.running++;
+	}
+	if (started == 0)
+		kin__worker_fail("starting a serving thread", -EAGAIN);
+	while (s.running > 0) {
+		if (s.detach_asked && !s.detach_done) {
+			(void)prctl(PR_SET_PDEATHSIG, 0);
+			s.detach_done = true;
+			pthread_cond_broadcast(&s.cond);
+		}
+		pthread_cond_wait(&s.cond, &s.lock);
+	}
+	pthread_mutex_unlock(&s.lock);
 	for (long i = 0; i < started; i++)
 		pthread_join(extra[i], NULL);
 	if (atomic_load(&s.detached)) {

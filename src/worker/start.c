@@ -8,9 +8,6 @@
 #include <string.h>
 
 #define DEFAULT_HANDSHAKE (10 * KIN_SEC)
-/* A worker whose chan closed should be gone by then; otherwise it is
- * killed, so nothing is left waiting on a process that went quiet. */
-#define SETTLE_GRACE (1 * KIN_SEC)
 
 /* The caller's spawn options plus what makes the child a worker. The
  * arrays are allocated; free them with free_worker_spawn. */
@@ -115,7 +112,7 @@ static int handshake(kin_chan *chan, kin_proc *proc, int64_t timeout, kin__pmsg 
 	kin_status st;
 	if (r == KIN_CLOSED) {
 		/* It went away, or closed fd 3: tell which, and how it ended. */
-		r = kin_proc_wait(proc, kin_after(SETTLE_GRACE), &st);
+		r = kin_proc_wait(proc, kin_after(KIN__SETTLE_GRACE), &st);
 		bool ended = r == 0;
 		bury(proc, &st);
 		char how[64];
@@ -149,7 +146,6 @@ static int new_worker(kin_loop *loop, kin_proc *proc, kin_chan *chan, kin__pmsg 
 	w->loop = loop;
 	w->proc = proc;
 	w->chan = chan;
-	w->pid = (pid_t)hello->pid;
 	w->names = calloc(hello->nnames ? hello->nnames : 1, sizeof(*w->names));
 	for (size_t i = 0; w->names && i < hello->nnames; i++) {
 		if (!(w->names[i] = strdup(hello->names[i])))

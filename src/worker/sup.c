@@ -127,12 +127,12 @@ static int64_t backoff(kin_sup *s, child *c, kin_time now)
 		return 0;
 	int64_t d = s->opts.backoff_ns;
 	for (unsigned k = 1; k < c->streak && d < s->opts.backoff_max_ns; k++)
-		d *= 2;
+		d = d > INT64_MAX / 2 ? INT64_MAX : d * 2;
 	return d < s->opts.backoff_max_ns ? d : s->opts.backoff_max_ns;
 }
 
 /* Child i ended (c->reason says how): restart what the strategy says. */
-static void handle_down(kin_sup *s, size_t i)
+static bool handle_down(kin_sup *s, size_t i)
 {
 	child *c = &s->kids[i];
 	c->down = false;
@@ -142,12 +142,12 @@ static void handle_down(kin_sup *s, size_t i)
 	if (c->spec.restart == KIN_RESTART_TEMPORARY ||
 	    (c->spec.restart == KIN_RESTART_TRANSIENT && normal)) {
 		c->removed = true;
-		return;
+		return false;
 	}
 	kin_time now = kin_now();
 	if (!within_intensity(s, now)) {
 		give_up(s, c);
-		return;
+		return true;
 	}
 	s->restarts++;
 	size_t from = s->opts.strategy == KIN_ONE_FOR_ALL ? 0 : i;
@@ -158,9 +158,14 @@ static void handle_down(kin_sup *s, size_t i)
 			stop_child(&s->kids[j]);
 	for (size_t j = from; j < to; j++) {
 		child *k = &s->kids[j];
-		if (!k->removed)
-			k->start_at = now + backoff(s, k, now);
+		if (j != i && k->spec.restart == KIN_RESTART_TEMPORARY)
+			k->removed = true;
+		if (!k->removed) {
+			int64_t d = backoff(s, k, now);
+			k->start_at = d >= KIN_FOREVER - now ? KIN_FOREVER : now + d;
+		}
 	}
+	return false;
 }
 
 static void on_timer(kin_timer *t, void *userdata)
@@ -174,7 +179,8 @@ static void on_timer(kin_timer *t, void *userdata)
 		for (i = 0; i < s->n && !s->kids[i].down; i++)
 			;
 		if (i < s->n) {
-			handle_down(s, i);
+			if (handle_down(s, i))
+				return; /* on_give_up may have freed s */
 			continue;
 		}
 		/* Starts that are due, in start order; one that cannot start
@@ -214,7 +220,8 @@ int kin_sup_start(kin_loop *loop, const kin_sup_opts *opts, const kin_child_spec
 		memset(why, 0, sizeof(*why));
 	if (!loop || !ret || (n && !children) || (opts && (opts->period_ns < 0 ||
 							      opts->backoff_ns < 0 ||
-							      opts->backoff_max_ns < 0))) {
+							      opts->backoff_max_ns < 0 ||
+							      opts->max_restarts > 65536))) {
 		kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,
 				 "kin_sup_start: bad arguments (loop, ret, children, durations)");
 		return -EINVAL;

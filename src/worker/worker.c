@@ -8,10 +8,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-/* How long a worker whose chan closed gets to exit before it is killed and
- * its reason becomes "connection lost". */
-#define SETTLE_GRACE (1 * KIN_SEC)
-
 pid_t kin_worker_pid(const kin_worker *w)
 {
 	return w ? kin_proc_pid(w->proc) : -1;
@@ -46,14 +42,19 @@ void kin__worker_reason(kin_worker *w, const kin_status *st, kin_exit_reason *ou
 	} else if (st->kind == KIN_EXITED && st->code != 0) {
 		out->kind = KIN_REASON_EXIT;
 		out->code = st->code;
+	} else if (st->kind == KIN_EXIT_UNKNOWN) {
+		/* Spawned detached: its status went to its new parent. Gone, and
+		 * nothing says it went well. */
+		out->kind = KIN_REASON_CONNECTION_LOST;
 	} else {
-		/* Exited 0, or detached and not ours to reap. */
 		out->kind = KIN_REASON_NORMAL;
 	}
 }
 
 void kin__worker_chan_down(kin_worker *w, bool protocol_error)
 {
+	if (!w->chan_down)
+		w->down_at = kin_now();
 	w->chan_down = true;
 	if (protocol_error)
 		w->protocol_error = true;
@@ -67,18 +68,17 @@ static void settle_locked(kin_worker *w, const kin_status *st)
 	w->chan_down = true;
 	kin__worker_reason(w, st, &w->reason);
 	w->settled = true;
-	kin__calls_fail_all(w);
 	pthread_cond_broadcast(&w->cond);
 }
 
-void kin__worker_settle(kin_worker *w)
+int kin__worker_settle(kin_worker *w, kin_time deadline)
 {
 	pthread_mutex_lock(&w->lock);
 	bool done = w->settled;
 	bool broke = w->protocol_error;
 	pthread_mutex_unlock(&w->lock);
 	if (done)
-		return;
+		return 0;
 	kin_status st;
 	if (broke) {
 		/* It broke the protocol: nothing it says can be trusted now. */
@@ -88,9 +88,12 @@ void kin__worker_settle(kin_worker *w)
 		(void)kin_proc_kill(w->proc, SIGKILL);
 	}
 	pthread_mutex_lock(&w->lock);
-	kin_time limit = w->stopping ? KIN_FOREVER : kin_after(SETTLE_GRACE);
+	kin_time limit = w->stopping ? KIN_FOREVER : w->down_at + KIN__SETTLE_GRACE;
 	pthread_mutex_unlock(&w->lock);
-	if (kin_proc_wait(w->proc, limit, &st) < 0) {
+	kin_time until = deadline < limit ? deadline : limit;
+	if (kin_proc_wait(w->proc, until, &st) < 0) {
+		if (until < limit)
+			return -ETIMEDOUT;
 		/* Its chan is gone but it runs on: it can never be reached. */
 		pthread_mutex_lock(&w->lock);
 		w->connection_lost = true;
@@ -101,6 +104,7 @@ void kin__worker_settle(kin_worker *w)
 	pthread_mutex_lock(&w->lock);
 	settle_locked(w, &st);
 	pthread_mutex_unlock(&w->lock);
+	return 0;
 }
 
 int kin_worker_kill(kin_worker *w, int sig)
@@ -108,21 +112,34 @@ int kin_worker_kill(kin_worker *w, int sig)
 	if (!w)
 		return -EINVAL;
 	pthread_mutex_lock(&w->lock);
+	bool was = w->killed_by_kin;
 	w->killed_by_kin = true;
 	pthread_mutex_unlock(&w->lock);
-	return kin_proc_kill(w->proc, sig);
+	int r = kin_proc_kill(w->proc, sig);
+	if (r < 0) {
+		pthread_mutex_lock(&w->lock);
+		if (!w->settled)
+			w->killed_by_kin = was;
+		pthread_mutex_unlock(&w->lock);
+	}
+	return r;
 }
 
 int kin_worker_stop(kin_worker *w, int64_t grace_ns)
 {
 	if (!w || grace_ns < 0)
 		return -EINVAL;
+	kin_status st;
+	bool ended = kin_proc_poll(w->proc, &st) == 1;
 	pthread_mutex_lock(&w->lock);
-	w->killed_by_kin = true; /* if the grace runs out, the SIGKILL is ours */
+	if (!ended)
+		w->killed_by_kin = true; /* if the grace runs out, the SIGKILL is ours */
 	w->stopping = true;
 	/* Wakes the worker (EOF) and any caller reading the chan. */
-	if (!w->chan_down)
+	if (!w->chan_down) {
 		(void)shutdown(kin_chan_fd(w->chan), SHUT_RDWR);
+		w->down_at = kin_now();
+	}
 	w->chan_down = true;
 	pthread_mutex_unlock(&w->lock);
 	return kin__proc_kill_at(w->proc, kin_after(grace_ns));
@@ -134,13 +151,20 @@ int kin_worker_detach(kin_worker *w)
 		return -EINVAL;
 	if (w->spawn_flags & KIN_SPAWN_TREE)
 		return -EINVAL; /* its init dies with us, and takes it along */
-	kin_buf b = KIN_BUF_INIT;
-	int r = kin__proto_detach(&b);
-	if (r == 0)
-		r = kin_chan_send_bytes(w->chan, b.data, b.len, kin_after(KIN_SEC));
-	kin_buf_free(&b);
+	/* Detached only once the worker says so: until it has read the
+	 * request, it would still die with us. */
+	kin_pending *p;
+	int r = kin__request_start(w, KIN__P_DETACH, NULL, NULL, kin_after(KIN__DETACH_WAIT), &p);
+	if (r == 0) {
+		kin_reply rep;
+		r = kin_await(p, kin_after(KIN__DETACH_WAIT), &rep);
+		if (r == -ETIMEDOUT)
+			kin_pending_cancel(p);
+		else
+			kin_reply_release(&rep);
+	}
 	if (r < 0)
-		return r == -EPIPE ? -ESRCH : r;
+		return r == -ECONNRESET ? -ESRCH : r;
 	pthread_mutex_lock(&w->lock);
 	w->detached = true;
 	pthread_mutex_unlock(&w->lock);
@@ -175,6 +199,29 @@ void kin_worker_free(kin_worker *w)
 {
 	if (!w)
 		return;
+	if (w->firing) {
+		/* From a DOWN callback: the monitors being walked go with it, so
+		 * the walk finishes the free when it is done. */
+		w->free_requested = true;
+		return;
+	}
+	w->firing++; /* the DOWN callbacks below may call us again */
+	kin__worker_destroy(w);
+}
+
+void kin__worker_put_handle(kin_worker *w)
+{
+	bool last = --w->handles == 0 && w->freed;
+	pthread_mutex_unlock(&w->lock);
+	if (last) {
+		pthread_cond_destroy(&w->cond);
+		pthread_mutex_destroy(&w->lock);
+		free(w);
+	}
+}
+
+void kin__worker_destroy(kin_worker *w)
+{
 	kin_status st;
 	pthread_mutex_lock(&w->lock);
 	bool detached = w->detached;
@@ -185,18 +232,30 @@ void kin_worker_free(kin_worker *w)
 	}
 	if (kin_proc_poll(w->proc, &st) == 1)
 		kin__worker_ended(w, &st);
+	pthread_mutex_lock(&w->lock);
+	if (w->settled)
+		kin__calls_drain_and_fail(w);
+	pthread_mutex_unlock(&w->lock);
 	kin__worker_deliver_down(w);
+	kin__worker_fire_late(w);
 	kin__worker_unlink_all(w);
 	kin__monitors_free_all(w);
 	if (detached)
 		kin__proc_release(w->proc); /* it lives on; the loop reaps it */
 	else
 		kin_proc_free(w->proc);
-	kin_chan_free(w->chan);
 	for (size_t i = 0; i < w->nnames; i++)
 		free(w->names[i]);
 	free(w->names);
-	pthread_cond_destroy(&w->cond);
-	pthread_mutex_destroy(&w->lock);
-	free(w);
+	pthread_mutex_lock(&w->lock);
+	/* Calls not yet awaited end now (they cannot be answered any more),
+	 * and keep this struct until they are awaited or cancelled. */
+	if (!w->settled)
+		w->reason.kind = KIN_REASON_NONE;
+	kin__calls_fail_all(w);
+	kin_chan_free(w->chan);
+	w->chan = NULL;
+	w->freed = true;
+	w->handles++;
+	kin__worker_put_handle(w);
 }

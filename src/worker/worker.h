@@ -34,7 +34,6 @@ struct kin_worker {
 	kin_loop *loop;
 	kin_proc *proc;
 	kin_chan *chan;
-	pid_t pid; /* the worker's own pid, from its hello */
 	char **names;
 	size_t nnames;
 	unsigned spawn_flags;
@@ -45,6 +44,10 @@ struct kin_worker {
 	uint64_t next_id;
 	kin__link pending;
 	atomic_uint inflight; /* unanswered calls: how busy it is, for pools */
+	/* kin_pending handles not yet awaited or cancelled: they keep the
+	 * struct (its lock above all) alive past kin_worker_free. */
+	unsigned handles;
+	bool freed; /* kin_worker_free has run; the last handle frees it */
 
 	/* How it ended. `settled` once the reason is final and every pending
 	 * call has failed with it. */
@@ -55,6 +58,7 @@ struct kin_worker {
 	bool detached;
 	bool stopping; /* kin_worker_stop: its own SIGKILL deadline applies */
 	bool settled;
+	kin_time down_at; /* when chan_down was first set */
 	kin_exit_reason reason;
 
 	/* Loop thread only. */
@@ -62,6 +66,8 @@ struct kin_worker {
 	kin__link links;
 	bool trap_exits;
 	bool down_delivered; /* monitors and links have acted */
+	int firing;           /* inside monitor callbacks, which may free it */
+	bool free_requested;  /* kin_worker_free from such a callback */
 	kin_timer *late;     /* fires monitors added after the end */
 };
 
@@ -71,22 +77,43 @@ void kin__worker_reason(kin_worker *w, const kin_status *st, kin_exit_reason *ou
 /* worker.c: after the chan is gone, waits (bounded) for the process, fixes
  * the reason and fails every pending call with it. Takes the lock itself;
  * call without it. */
-void kin__worker_settle(kin_worker *w);
+int kin__worker_settle(kin_worker *w, kin_time deadline);
 /* worker.c: marks the chan lost for everyone (lock held). */
 void kin__worker_chan_down(kin_worker *w, bool protocol_error);
 /* worker.c: the process has ended with st (reaped): fixes the reason. */
 void kin__worker_ended(kin_worker *w, const kin_status *st);
 
+/* call.c: kin_call_start for a CALL, or a DETACH (name and args unused),
+ * whose answer is a REPLY all the same. */
+int kin__request_start(kin_worker *w, kin__ptype type, const char *name, const kin_msg *args,
+		       kin_time deadline, kin_pending **ret);
+
 /* call.c: fails every pending call with the settled reason (lock held). */
 void kin__calls_fail_all(kin_worker *w);
+void kin__calls_drain_and_fail(kin_worker *w);
+
+/* worker.c: drops one kin_pending handle (lock held; unlocks). Frees the
+ * worker if it was the last thing keeping a freed worker's memory. */
+void kin__worker_put_handle(kin_worker *w);
+/* worker.c: kin_worker_free's work, once no monitor callback is running. */
+void kin__worker_destroy(kin_worker *w);
 
 /* monitor.c: runs the monitors and links of a worker that has ended (loop
  * thread). */
 void kin__worker_deliver_down(kin_worker *w);
+void kin__worker_fire_late(kin_worker *w);
 /* monitor.c: removes every link of w (loop thread). */
 void kin__worker_unlink_all(kin_worker *w);
 /* monitor.c: frees every monitor of w, fired or not. */
 void kin__monitors_free_all(kin_worker *w);
+
+/* A worker whose chan closed gets this long to exit; then it is killed
+ * and its reason is "connection lost", so nothing waits on a process that
+ * went quiet. */
+#define KIN__SETTLE_GRACE (1 * KIN_SEC)
+/* How long kin_worker_detach waits for the worker to confirm: a worker
+ * busy with calls reads the request only when a thread is free. */
+#define KIN__DETACH_WAIT (10 * KIN_SEC)
 
 /* Exit status of a worker that cannot start or was sent garbage; its owner
  * reports it as the worker's exit reason. */

@@ -26,6 +26,7 @@ struct kin_zygote {
 	kin_loop *loop;
 	kin_worker *self; /* the zygote, spoken to like any worker */
 	pthread_mutex_t lock; /* one fork request at a time */
+	bool broken;
 };
 
 /* ---- the zygote's side */
@@ -164,17 +165,29 @@ int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_proc *
 	kin_msg rep = KIN_MSG_INIT;
 	kin_chan *zc = z->self->chan;
 	pthread_mutex_lock(&z->lock);
-	r = kin_mp_pack(&b, "[ii]", (size_t)2, (int64_t)FORK_REQUEST, (int64_t)(threads ? threads : 1));
+	bool sent = false;
+	if (z->broken)
+		r = -ECHILD;
+	else
+		r = kin_mp_pack(&b, "[ii]", (size_t)2, (int64_t)FORK_REQUEST, (int64_t)(threads ? threads : 1));
 	if (r == 0) {
 		req.data = b.data;
 		req.len = b.len;
 		r = kin_chan_send(zc, &req, kin_after(10 * KIN_SEC));
+		sent = r == 0;
 	}
-	if (r == 0)
+	if (r == 0) {
 		r = kin_chan_recv(zc, &rep, kin_after(10 * KIN_SEC));
+		if (r != 0) {
+			/* Its answer may still come, and would be read as the next
+			 * one's: this zygote is done for. */
+			z->broken = true;
+			(void)kin_worker_kill(z->self, SIGKILL);
+		}
+	}
 	pthread_mutex_unlock(&z->lock);
 	kin_buf_free(&b);
-	if (r != 0)
+	if (!sent)
 		kin_chan_free(theirs); /* not sent: still ours */
 	int64_t type = 0, result = 0;
 	if (r == 0 &&
@@ -185,7 +198,9 @@ int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_proc *
 		r = result < 0 ? (int)result : -EPROTO;
 	if (r == 0) {
 		r = kin__proc_adopt(loop, (pid_t)result, rep.fds[0], proc);
-		if (r == 0)
+		if (r < 0) /* ours to bury, or it stays a zombie */
+			kin__discard_child(rep.fds[0], (pid_t)result, 0);
+		else
 			rep.fds[0] = -1;
 	}
 	kin_msg_release(&rep);
