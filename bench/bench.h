@@ -8,6 +8,8 @@
 
 #include "kin.h"
 
+#include <sched.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -53,5 +55,41 @@ void bench_hol_small_msg(void);
 
 /* The children of the chan benchmarks: `kin-bench --chan-peer MODE N CPU`. */
 int bench_chan_peer(int argc, char **argv);
+
+/* The worker benchmarks (bench/worker.c), the handlers kin-bench serves as
+ * a worker, and the raw baseline's child: `kin-bench --raw-worker`. */
+void bench_rpc_call(void);
+void bench_rpc_pipelined(void);
+void bench_worker_spawn(void);
+void bench_zygote_spawn(void);
+extern const kin_handler bench_worker_handlers[];
+int bench_raw_worker_main(void);
+
+/* Shared by the chan and worker benchmarks (bench/chan.c). */
+
+/* The owner pins itself to the CPU it is on for one benchmark; children
+ * it spawns from the main thread inherit that. */
+typedef struct bench_pinning {
+	cpu_set_t saved;
+	bool pinned;
+	int cpu;   /* the owner's, or -1 */
+	int other; /* another CPU it may use, or -1 */
+} bench_pinning;
+void bench_pin_owner(bench_pinning *p);
+void bench_unpin_owner(const bench_pinning *p);
+
+/* A `--chan-peer MODE` child and the owner's end of its fd 3: MODE "echo"
+ * and "count" speak kin_chan, "raw-echo", "raw-count" and "raw-fd-count"
+ * plain send/recv. */
+typedef struct bench_peer {
+	kin_proc *proc;
+	kin_chan *chan; /* kin side */
+	int fd;         /* raw side */
+} bench_peer;
+int bench_peer_start(kin_loop *loop, const char *mode, long n, int cpu, bench_peer *p);
+int bench_peer_stop(bench_peer *p);
+/* n 64 B messages (each with a dup of fd, if fd >= 0) to a raw counting
+ * peer, one send each: messages per second, or -1 with *err set. */
+double bench_raw_flow(int sock, int n, int fd, int *err);
 
 #endif

@@ -166,16 +166,17 @@ int bench_chan_peer(int argc, char **argv)
 
 /* ---------------------------------------------------------------- owner side */
 
-/* One child and the owner's end of its fd 3. */
-typedef struct peer {
-	kin_proc *proc;
-	kin_chan *chan; /* kin side */
-	int fd;         /* raw side */
-} peer;
 
-static int peer_start(kin_loop *loop, const char *mode, long n, int cpu, peer *p)
+static int self_path(void);
+
+int bench_peer_start(kin_loop *loop, const char *mode, long n, int cpu, bench_peer *p)
 {
-	*p = (peer){.fd = -1};
+	if (!self_exe[0]) {
+		int r = self_path();
+		if (r < 0)
+			return r;
+	}
+	*p = (bench_peer){.fd = -1};
 	bool raw = strncmp(mode, "raw-", 4) == 0;
 	int sv[2];
 	int child_end;
@@ -208,13 +209,13 @@ static int peer_start(kin_loop *loop, const char *mode, long n, int cpu, peer *p
 		kin_chan_free(p->chan);
 		if (p->fd >= 0)
 			close(p->fd);
-		*p = (peer){.fd = -1};
+		*p = (bench_peer){.fd = -1};
 	}
 	return r;
 }
 
 /* Closes the owner's end, so the child exits 0; anything else is an error. */
-static int peer_stop(peer *p)
+int bench_peer_stop(bench_peer *p)
 {
 	if (!p->proc)
 		return 0;
@@ -226,7 +227,7 @@ static int peer_stop(peer *p)
 	if (r == 0 && (st.kind != KIN_EXITED || st.code != 0))
 		r = -ECHILD;
 	kin_proc_free(p->proc);
-	*p = (peer){.fd = -1};
+	*p = (bench_peer){.fd = -1};
 	return r;
 }
 
@@ -276,17 +277,7 @@ static double raw_rtt(int fd, int n, int *err)
 	return (bench_seconds() - t0) * 1e6 / n;
 }
 
-/* The owner pins itself to the CPU it is on for one benchmark, and its
- * children follow (they pin themselves: kin gives a child the affinity the
- * spawning thread was born with, not the one it has). */
-typedef struct pinning {
-	cpu_set_t saved;
-	bool pinned;
-	int cpu;   /* the owner's, or -1 */
-	int other; /* another CPU it may use, or -1 */
-} pinning;
-
-static void pin_owner(pinning *p)
+void bench_pin_owner(bench_pinning *p)
 {
 	p->pinned = false;
 	p->cpu = p->other = -1;
@@ -300,7 +291,7 @@ static void pin_owner(pinning *p)
 			p->other = c;
 }
 
-static void unpin_owner(const pinning *p)
+void bench_unpin_owner(const bench_pinning *p)
 {
 	if (p->pinned)
 		(void)sched_setaffinity(0, sizeof(p->saved), &p->saved);
@@ -324,13 +315,13 @@ void bench_chan_rtt(void)
 {
 	const char *name = "chan_rtt";
 	kin_loop *loop = NULL;
-	peer k = {.fd = -1}, w = {.fd = -1};
-	pinning pn;
-	pin_owner(&pn);
+	bench_peer k = {.fd = -1}, w = {.fd = -1};
+	bench_pinning pn;
+	bench_pin_owner(&pn);
 	int err;
 	if ((err = self_path()) < 0 || (err = kin_loop_new(&loop)) < 0 ||
-	    (err = peer_start(loop, "echo", 0, pn.cpu, &k)) < 0 ||
-	    (err = peer_start(loop, "raw-echo", 0, pn.cpu, &w)) < 0)
+	    (err = bench_peer_start(loop, "echo", 0, pn.cpu, &k)) < 0 ||
+	    (err = bench_peer_start(loop, "raw-echo", 0, pn.cpu, &w)) < 0)
 		goto fail;
 	double kin[RTT_ROUNDS], raw[RTT_ROUNDS];
 	if (kin_rtt(k.chan, 500, &err) < 0 || raw_rtt(w.fd, 500, &err) < 0)
@@ -348,10 +339,10 @@ void bench_chan_rtt(void)
 			bench_note("chan_rtt: round %d: kin %.2f us, raw %.2f us", r, kin[r],
 				   raw[r]);
 	}
-	if ((err = peer_stop(&k)) < 0 || (err = peer_stop(&w)) < 0)
+	if ((err = bench_peer_stop(&k)) < 0 || (err = bench_peer_stop(&w)) < 0)
 		goto fail;
 	kin_loop_free(loop);
-	unpin_owner(&pn);
+	bench_unpin_owner(&pn);
 	double km = bench_median(kin, RTT_ROUNDS), rm = bench_median(raw, RTT_ROUNDS);
 	double ratio = km / rm;
 	bench_result(name, km, rm, "us", ratio);
@@ -363,10 +354,10 @@ void bench_chan_rtt(void)
 		   bench_verdict(ratio <= 1.25));
 	return;
 fail:
-	peer_stop(&k);
-	peer_stop(&w);
+	bench_peer_stop(&k);
+	bench_peer_stop(&w);
 	kin_loop_free(loop);
-	unpin_owner(&pn);
+	bench_unpin_owner(&pn);
 	bench_fail(name, "round trips to an echo child", err);
 }
 
@@ -411,7 +402,7 @@ static double kin_flow(kin_chan *c, int n, int fd, int *err)
 	return n / (bench_seconds() - t0);
 }
 
-static double raw_flow(int sock, int n, int fd, int *err)
+double bench_raw_flow(int sock, int n, int fd, int *err)
 {
 	char buf[MSG];
 	memset(buf, 'o', sizeof(buf));
@@ -464,10 +455,10 @@ static void flow_bench(const char *name, bool with_fds)
 {
 	int each = with_fds ? FDS_EACH : ONEWAY_EACH;
 	kin_loop *loop = NULL;
-	peer k = {.fd = -1}, w = {.fd = -1};
+	bench_peer k = {.fd = -1}, w = {.fd = -1};
 	int p[2] = {-1, -1};
-	pinning pn;
-	pin_owner(&pn);
+	bench_pinning pn;
+	bench_pin_owner(&pn);
 	int err;
 	if ((err = self_path()) < 0 || (err = kin_loop_new(&loop)) < 0)
 		goto fail;
@@ -477,17 +468,17 @@ static void flow_bench(const char *name, bool with_fds)
 	}
 	/* The kin child is the same "count" for both: kin_msg_release closes
 	 * whatever fds came. */
-	if ((err = peer_start(loop, "count", each, pn.cpu, &k)) < 0 ||
-	    (err = peer_start(loop, with_fds ? "raw-fd-count" : "raw-count", each, pn.cpu, &w)) < 0)
+	if ((err = bench_peer_start(loop, "count", each, pn.cpu, &k)) < 0 ||
+	    (err = bench_peer_start(loop, with_fds ? "raw-fd-count" : "raw-count", each, pn.cpu, &w)) < 0)
 		goto fail;
 	double kin[FLOW_ROUNDS], raw[FLOW_ROUNDS];
-	if (kin_flow(k.chan, each, p[0], &err) < 0 || raw_flow(w.fd, each, p[0], &err) < 0)
+	if (kin_flow(k.chan, each, p[0], &err) < 0 || bench_raw_flow(w.fd, each, p[0], &err) < 0)
 		goto fail;
 	for (int r = 0; r < FLOW_ROUNDS; r++) {
 		for (int turn = 0; turn < 2; turn++) {
 			bool kin_turn = (r + turn) % 2 == 0;
 			double t = kin_turn ? kin_flow(k.chan, each, p[0], &err)
-					    : raw_flow(w.fd, each, p[0], &err);
+					    : bench_raw_flow(w.fd, each, p[0], &err);
 			if (t < 0)
 				goto fail;
 			*(kin_turn ? &kin[r] : &raw[r]) = t;
@@ -495,7 +486,7 @@ static void flow_bench(const char *name, bool with_fds)
 		if (bench_verbose)
 			bench_note("%s: round %d: kin %.0f/s, raw %.0f/s", name, r, kin[r], raw[r]);
 	}
-	if ((err = peer_stop(&k)) < 0 || (err = peer_stop(&w)) < 0)
+	if ((err = bench_peer_stop(&k)) < 0 || (err = bench_peer_stop(&w)) < 0)
 		goto fail;
 	kin_loop_free(loop);
 	loop = NULL;
@@ -511,12 +502,12 @@ static void flow_bench(const char *name, bool with_fds)
 		   bench_verdict(ratio >= target));
 	goto done;
 fail:
-	peer_stop(&k);
-	peer_stop(&w);
+	bench_peer_stop(&k);
+	bench_peer_stop(&w);
 	kin_loop_free(loop);
 	bench_fail(name, with_fds ? "passing fds to a child" : "messages to a child", err);
 done:
-	unpin_owner(&pn);
+	bench_unpin_owner(&pn);
 	if (p[0] >= 0) {
 		close(p[0]);
 		close(p[1]);
@@ -586,16 +577,16 @@ void bench_hol_small_msg(void)
 {
 	const char *name = "hol_small_msg";
 	kin_loop *loop = NULL;
-	peer echo = {.fd = -1}, sink = {.fd = -1};
+	bench_peer echo = {.fd = -1}, sink = {.fd = -1};
 	bulk b = {.data = NULL};
 	/* The round trips on this CPU, the bulk traffic on another. */
-	pinning pn;
-	pin_owner(&pn);
+	bench_pinning pn;
+	bench_pin_owner(&pn);
 	b.cpu = pn.other;
 	int err;
 	if ((err = self_path()) < 0 || (err = kin_loop_new(&loop)) < 0 ||
-	    (err = peer_start(loop, "echo", 0, pn.cpu, &echo)) < 0 ||
-	    (err = peer_start(loop, "sink", 1, pn.other, &sink)) < 0 ||
+	    (err = bench_peer_start(loop, "echo", 0, pn.cpu, &echo)) < 0 ||
+	    (err = bench_peer_start(loop, "sink", 1, pn.other, &sink)) < 0 ||
 	    (err = kin_chan_set_max_message(sink.chan, BIG)) < 0)
 		goto fail;
 	b.data = malloc(BIG);
@@ -639,10 +630,10 @@ void bench_hol_small_msg(void)
 			bench_note("hol_small_msg: round %d: busy %.2f us, idle %.2f us", r,
 				   busy[r], idle[r]);
 	}
-	if ((err = peer_stop(&echo)) < 0 || (err = peer_stop(&sink)) < 0)
+	if ((err = bench_peer_stop(&echo)) < 0 || (err = bench_peer_stop(&sink)) < 0)
 		goto fail;
 	kin_loop_free(loop);
-	unpin_owner(&pn);
+	bench_unpin_owner(&pn);
 	free(b.data);
 	double bm = bench_median(busy, HOL_ROUNDS), im = bench_median(idle, HOL_ROUNDS);
 	double ratio = bm / im;
@@ -657,10 +648,10 @@ void bench_hol_small_msg(void)
 		   idle[HOL_ROUNDS / 4], idle[3 * HOL_ROUNDS / 4], bench_verdict(ratio <= 2));
 	return;
 fail:
-	peer_stop(&echo);
-	peer_stop(&sink);
+	bench_peer_stop(&echo);
+	bench_peer_stop(&sink);
 	kin_loop_free(loop);
-	unpin_owner(&pn);
+	bench_unpin_owner(&pn);
 	free(b.data);
 	bench_fail(name, "round trips beside 100 MiB messages", err);
 }

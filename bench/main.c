@@ -26,6 +26,10 @@ static const struct {
 	{"chan_oneway", bench_chan_oneway, "64 B messages/s into a child vs raw send()"},
 	{"fd_pass", bench_fd_pass, "fds/s, one per message, vs a raw SCM_RIGHTS loop"},
 	{"hol_small_msg", bench_hol_small_msg, "64 B round trip beside 100 MiB messages vs idle"},
+	{"rpc_call", bench_rpc_call, "64 B kin_call round trip vs a raw ping-pong"},
+	{"rpc_pipelined", bench_rpc_pipelined, "calls/s with 128 in flight vs raw one-way sends"},
+	{"worker_spawn", bench_worker_spawn, "spawn to first reply vs a raw re-exec handshake"},
+	{"zygote_spawn", bench_zygote_spawn, "zygote fork to first reply vs fork + pipe"},
 };
 
 double bench_seconds(void)
@@ -142,6 +146,11 @@ int main(int argc, char **argv)
 	/* A child of the chan benchmarks (bench/chan.c), not a run. */
 	if (argc >= 3 && strcmp(argv[1], "--chan-peer") == 0)
 		return bench_chan_peer(argc, argv);
+	if (argc == 2 && strcmp(argv[1], "--raw-worker") == 0)
+		return bench_raw_worker_main();
+	/* A worker of the worker benchmarks serves here and never returns. */
+	if (kin_main(argc, argv, bench_worker_handlers) < 0)
+		return 2;
 	const char *v = getenv("KIN_BENCH_VERBOSE");
 	bench_verbose = v && *v && strcmp(v, "0") != 0;
 	for (int a = 1; a < argc; a++) {
