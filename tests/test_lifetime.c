@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static kin_proc *spawn_argv(kin_loop *loop, const char *const *argv, unsigned flags)
@@ -606,6 +607,37 @@ TEST(tree_group_kill_is_not_merged_with_a_pending_signal)
 	ASSERT_OK(kin_proc_wait(p, kin_after(10 * KIN_SEC), &st));
 	ASSERT_EQ(st.kind, KIN_EXITED);
 	ASSERT_EQ(st.code, 0);
+	kin_proc_free(p);
+	kin_loop_free(loop);
+	ASSERT_NO_CHILDREN();
+}
+
+TEST(host_waitpid_any_steals_a_child_and_kin_says_unknown)
+{
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	const char *argv[] = {"true", NULL};
+	kin_spawn_opts o = KIN_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	kin_proc *p = test_spawn(loop, &o);
+	/* A careless host: reaps whatever child ends (exec made it visible). */
+	int ws;
+	pid_t got;
+	while ((got = waitpid(-1, &ws, 0)) < 0 && errno == EINTR)
+		;
+	ASSERT_EQ(got, kin_proc_pid(p));
+	kin_status st;
+	ASSERT_OK(kin_proc_wait(p, kin_after(10 * KIN_SEC), &st));
+	ASSERT_EQ(st.kind, KIN_EXIT_UNKNOWN);
+	kin_proc_free(p);
+
+	/* A tree is out of its reach: the init never execs. */
+	o.flags = KIN_SPAWN_TREE;
+	p = test_spawn(loop, &o);
+	ASSERT_OK(kin_proc_wait(p, kin_after(10 * KIN_SEC), &st));
+	ASSERT_EQ(waitpid(-1, &ws, WNOHANG), -1);
+	ASSERT_EQ(errno, ECHILD);
+	ASSERT_EQ(st.kind, KIN_EXITED);
 	kin_proc_free(p);
 	kin_loop_free(loop);
 	ASSERT_NO_CHILDREN();

@@ -5,8 +5,10 @@
  *    a new namespace (tree_init.c) and forks the program;
  *  - detached: a vfork-style intermediate forks the program and exits, so
  *    the program is re-parented away and survives the owner.
- * Children have exit signal 0: no SIGCHLD reaches the host program, and a
- * host's waitpid(-1) cannot steal them (only __WALL sees them). */
+ * Children are born with exit signal 0, but Linux resets it to SIGCHLD at
+ * exec: a host's waitpid(-1) can reap an exec'd linked child before kin
+ * does (kin then reports KIN_EXIT_UNKNOWN). A tree-mode init never execs,
+ * so a tree is out of such a host's reach and sends it no SIGCHLD. */
 #include "proc.h"
 
 #include <errno.h>

@@ -82,6 +82,15 @@ static bool reap_locked(kin_proc *p, bool block)
 				 WEXITED | __WALL | (block ? 0 : WNOHANG), &ru);
 		if (r == 0)
 			break;
+		if (errno == ECHILD) {
+			/* The host reaped it with waitpid(-1): after exec a child
+			 * sends SIGCHLD and is visible to that, whatever exit
+			 * signal it was born with. Gone, status unknown. */
+			p->status.kind = KIN_EXIT_UNKNOWN;
+			p->ended = true;
+			set_kill_at(p, KIN_FOREVER);
+			return true;
+		}
 		if (errno != EINTR)
 			return false;
 	}
