@@ -23,6 +23,7 @@ typedef struct server {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool detach_asked, detach_done;
+	bool on_main; /* one thread serves, the main one: no supervisor needed */
 	long running;
 } server;
 
@@ -117,6 +118,10 @@ static void *serve(void *arg)
 		case KIN__P_DETACH:
 			/* From now on the owner's death is not ours. */
 			pthread_mutex_lock(&s->lock);
+			if (s->on_main) {
+				(void)prctl(PR_SET_PDEATHSIG, 0);
+				s->detach_done = true;
+			}
 			s->detach_asked = true;
 			pthread_cond_broadcast(&s->cond);
 			while (!s->detach_done)
@@ -167,13 +172,19 @@ _Noreturn void kin__serve(const kin_handler *handlers, kin_chan *chan, long thre
 	pthread_cond_init(&s.cond, NULL);
 	static pthread_t extra[1024];
 	long started = 0;
+	if (threads == 1) {
+		/* The common case, and the fastest start: no thread to make. */
+		s.on_main = true;
+		s.running = 1;
+		serve(&s);
+	}
 	pthread_mutex_lock(&s.lock);
-	for (; started < threads; started++) {
+	for (; !s.on_main && started < threads; started++) {
 		if (pthread_create(&extra[started], NULL, serve, &s) != 0)
 			break; /* serve with as many as we got */
 		s.running++;
 	}
-	if (started == 0)
+	if (started == 0 && !s.on_main)
 		kin__worker_fail("starting a serving thread", -EAGAIN);
 	while (s.running > 0) {
 		if (s.detach_asked && !s.detach_done) {

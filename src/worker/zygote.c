@@ -4,11 +4,14 @@
  * worker is still the owner's own child (CLONE_PARENT): the owner holds
  * its pidfd, reaps it and learns its real status, as for any worker.
  *
- * Between the owner and its zygote (kin's own business, not part of
- * docs/protocol.md), MessagePack arrays as chan payloads:
- *   owner -> zygote  [5, threads]   with the new worker's chan attached
- *   zygote -> owner  [6, pid]       with the worker's pidfd attached
- *                    [6, -errno]    when the fork failed */
+ * Between the owner, its zygote and a new worker (kin's own business, not
+ * part of docs/protocol.md), MessagePack arrays as chan payloads:
+ *   owner -> zygote   [5, threads]  with the new worker's chan attached
+ *   worker -> owner   [6, pid]      its own pidfd attached, on its own chan,
+ *                                   then its hello as usual
+ *   zygote -> owner   [6, -errno]   when the fork failed
+ * The new worker speaks first, so a spawn waits on no reply of the
+ * zygote's: one hop fewer. */
 #include "worker.h"
 
 #include <errno.h>
@@ -17,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define FORK_REQUEST 5
@@ -31,21 +35,8 @@ struct kin_zygote {
 
 /* ---- the zygote's side */
 
-/* In the new worker: the zygote's chan is replaced by the worker's own on
- * fd 3, and it serves as if it had been executed. */
-static _Noreturn void become_worker(kin_chan *zygote_chan, kin_chan *chan, long threads,
-				    const kin_handler *handlers, pid_t owner)
-{
-	/* A fork does not keep the death signal; the owner is our parent. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != owner)
-		_exit(KIN__WORKER_FAILED);
-	/* Only the fd: shutting the zygote's chan down would cut it off for
-	 * the zygote too. Its few bytes of memory go with this process. */
-	close(kin_chan_fd(zygote_chan));
-	kin__serve(handlers, chan, threads);
-}
-
-static int reply(kin_chan *chan, int64_t result, int pidfd)
+/* [6, result] with pidfd attached if >= 0 (which moves). */
+static int announce(kin_chan *chan, int64_t result, int pidfd)
 {
 	kin_buf b = KIN_BUF_INIT;
 	int r = kin_mp_pack(&b, "[ii]", (size_t)2, (int64_t)FORK_REPLY, result);
@@ -57,6 +48,28 @@ static int reply(kin_chan *chan, int64_t result, int pidfd)
 	if (r < 0 && pidfd >= 0)
 		close(pidfd);
 	return r;
+}
+
+/* In the new worker: it tells the owner who it is, and serves on its own
+ * chan as if it had been executed. */
+static _Noreturn void become_worker(kin_chan *zygote_chan, kin_chan *chan, long threads,
+				    const kin_handler *handlers, pid_t owner)
+{
+	/* A fork does not keep the death signal; the owner is our parent. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != owner)
+		_exit(KIN__WORKER_FAILED);
+	/* Only the fd: shutting the zygote's chan down would cut it off for
+	 * the zygote too. Its few bytes of memory go with this process. */
+	close(kin_chan_fd(zygote_chan));
+	int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (pidfd < 0)
+		kin__worker_fail("pidfd_open", -errno);
+	int r = announce(chan, getpid(), pidfd);
+	if (r == -EPIPE)
+		_exit(0);
+	if (r < 0)
+		kin__worker_fail("announcing itself", r);
+	kin__serve(handlers, chan, threads);
 }
 
 _Noreturn void kin__zygote_serve(const kin_handler *handlers, kin_chan *chan)
@@ -78,13 +91,12 @@ _Noreturn void kin__zygote_serve(const kin_handler *handlers, kin_chan *chan)
 		    type != FORK_REQUEST || m.nchans != 1 || m.nfds != 0 || threads < 1 ||
 		    threads > 1024)
 			kin__worker_fail("a fork request", r < 0 ? r : -EPROTO);
-		int pidfd = -1;
 		/* Single-threaded here, so a raw fork leaves no lock held. */
-		long pid = kin__clone_fork(CLONE_PARENT, 0, &pidfd);
+		long pid = kin__clone_fork(CLONE_PARENT, 0, NULL);
 		if (pid == 0)
 			become_worker(chan, m.chans[0], (long)threads, handlers, owner);
-		r = reply(chan, pid < 0 ? -errno : pid, pid < 0 ? -1 : pidfd);
-		kin_msg_release(&m);
+		r = pid < 0 ? announce(chan, -errno, -1) : 0;
+		kin_msg_release(&m); /* our copy of the worker's chan */
 		if (r == -EPIPE)
 			exit(0);
 		if (r < 0)
@@ -177,10 +189,16 @@ int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_proc *
 		sent = r == 0;
 	}
 	if (r == 0) {
-		r = kin_chan_recv(zc, &rep, kin_after(10 * KIN_SEC));
+		/* The new worker's own first word, or the zygote's chan end of it
+		 * closed unused: the fork failed, and the zygote says why. */
+		r = kin_chan_recv(ours, &rep, kin_after(10 * KIN_SEC));
+		if (r == KIN_CLOSED && kin_chan_recv(zc, &rep, kin_after(KIN_SEC)) != 0)
+			r = -ECHILD;
+		else if (r == KIN_CLOSED)
+			r = 0;
 		if (r != 0) {
-			/* Its answer may still come, and would be read as the next
-			 * one's: this zygote is done for. */
+			/* An answer may still come on its chan, and be read as the
+			 * next one's: this zygote is done for. */
 			z->broken = true;
 			(void)kin_worker_kill(z->self, SIGKILL);
 		}
