@@ -108,13 +108,7 @@ void kin__worker_fire_late(kin_worker *w)
 static void on_late(kin_timer *t, void *userdata)
 {
 	(void)t;
-	kin_worker *w = userdata;
-	pthread_mutex_lock(&w->lock);
-	bool settled = w->settled;
-	kin_exit_reason reason = w->reason;
-	pthread_mutex_unlock(&w->lock);
-	if (settled)
-		fire_monitors(w, &reason);
+	kin__worker_fire_late(userdata);
 }
 
 int kin_worker_monitor(kin_worker *w, kin_down_cb cb, void *userdata, kin_monitor **ret)

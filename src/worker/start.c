@@ -174,17 +174,23 @@ static int new_worker(kin_loop *loop, kin_proc *proc, kin_chan *chan, kin__pmsg 
 	return 0;
 }
 
+int kin__worker_chan_pair(kin_chan **ours, kin_chan **theirs, kin_spawn_error *why)
+{
+	int r = kin_chan_pair(ours, theirs);
+	if (r < 0)
+		kin__spawn_error(why, r, KIN_STEP_RESOURCES, "cannot make the worker's chan: %s",
+				 kin_strerror(r));
+	return r;
+}
+
 /* A new worker's process and chan, executed from a binary. */
 static int exec_worker(kin_loop *loop, const kin_worker_opts *o, const char *extra_env,
 		       kin_proc **proc, kin_chan **chan, kin_spawn_error *why)
 {
 	kin_chan *ours, *theirs;
-	int r = kin_chan_pair(&ours, &theirs);
-	if (r < 0) {
-		kin__spawn_error(why, r, KIN_STEP_RESOURCES, "cannot make the worker's chan: %s",
-				 kin_strerror(r));
+	int r = kin__worker_chan_pair(&ours, &theirs, why);
+	if (r < 0)
 		return r;
-	}
 	worker_spawn ws;
 	r = build_worker_spawn(&ws, o, kin_chan_fd(theirs), extra_env, why);
 	if (r == 0) {

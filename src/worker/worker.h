@@ -134,6 +134,8 @@ _Noreturn void kin__zygote_serve(const kin_handler *handlers, kin_chan *chan);
  * environment (may be NULL). */
 int kin__worker_spawn_as(kin_loop *loop, const kin_worker_opts *opts, const char *extra_env,
 			 kin_worker **ret, kin_spawn_error *why);
+/* start.c: the chan pair a new worker and its owner talk over. */
+int kin__worker_chan_pair(kin_chan **ours, kin_chan **theirs, kin_spawn_error *why);
 /* zygote.c: a new worker's process and chan, forked by the zygote. */
 int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_proc **proc,
 		     kin_chan **chan, kin_spawn_error *why);

@@ -165,12 +165,9 @@ int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_proc *
 		return -EINVAL;
 	}
 	kin_chan *ours, *theirs;
-	int r = kin_chan_pair(&ours, &theirs);
-	if (r < 0) {
-		kin__spawn_error(why, r, KIN_STEP_RESOURCES, "cannot make the worker's chan: %s",
-				 kin_strerror(r));
+	int r = kin__worker_chan_pair(&ours, &theirs, why);
+	if (r < 0)
 		return r;
-	}
 	kin_buf b = KIN_BUF_INIT;
 	kin_chan *give[1] = {theirs};
 	kin_msg req = {.chans = give, .nchans = 1};
