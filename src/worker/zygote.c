@@ -35,16 +35,18 @@ struct kin_zygote {
 
 /* ---- the zygote's side */
 
-/* [6, result] with pidfd attached if >= 0 (which moves). */
+/* [6, result] with pidfd attached if >= 0 (which moves). Packed by hand
+ * on the stack: a new worker's every touched heap page is a copy-on-write
+ * fault, and this is on the path of every zygote spawn. */
 static int announce(kin_chan *chan, int64_t result, int pidfd)
 {
-	kin_buf b = KIN_BUF_INIT;
-	int r = kin_mp_pack(&b, "[ii]", (size_t)2, (int64_t)FORK_REPLY, result);
+	int32_t v = (int32_t)result; /* a pid or a -errno */
+	unsigned char b[7] = {0x92, FORK_REPLY, 0xd2, /* [6, int32 BE] */
+			      (unsigned char)((uint32_t)v >> 24), (unsigned char)((uint32_t)v >> 16),
+			      (unsigned char)((uint32_t)v >> 8), (unsigned char)v};
 	int fds[1] = {pidfd};
-	kin_msg m = {.data = b.data, .len = b.len, .fds = fds, .nfds = pidfd >= 0 ? 1 : 0};
-	if (r == 0)
-		r = kin_chan_send(chan, &m, KIN_FOREVER);
-	kin_buf_free(&b);
+	kin_msg m = {.data = b, .len = sizeof(b), .fds = fds, .nfds = pidfd >= 0 ? 1 : 0};
+	int r = kin_chan_send(chan, &m, KIN_FOREVER);
 	if (r < 0 && pidfd >= 0)
 		close(pidfd);
 	return r;
