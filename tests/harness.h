@@ -140,4 +140,38 @@ long long test_stat_field(pid_t pid, int index);
 /* This process's resident set size in KiB. */
 long test_rss_kib(void);
 
+/* ---- workers (tests/worker_util.c), for the worker, sup and pool suites */
+
+/* A time span (not a deadline) that only a hang outlasts. */
+#define TEST_LONG_WAIT (20 * KIN_SEC)
+
+/* Spawns a worker with these options, or fails the test at the caller's
+ * line with kin's message. */
+kin_worker *test_spawn_worker_opts(kin_loop *loop, const kin_worker_opts *o, const char *file,
+				   int line);
+#define SPAWN_WORKER_OPTS(loop, o) test_spawn_worker_opts(loop, o, __FILE__, __LINE__)
+/* A worker of this binary (test_worker_handlers) serving `threads` calls
+ * at once, spawned with `flags` and with core files off, since some tests
+ * crash it on purpose. Fails the test if the spawn fails. */
+kin_worker *test_spawn_worker(kin_loop *loop, unsigned threads, unsigned flags, const char *file,
+			      int line);
+#define SPAWN_WORKER(loop, threads) test_spawn_worker(loop, threads, 0, __FILE__, __LINE__)
+#define SPAWN_WORKER_FLAGS(loop, threads, flags)                                                   \
+	test_spawn_worker(loop, threads, flags, __FILE__, __LINE__)
+/* Arguments holding one MessagePack integer. The bytes live in b, until
+ * the next call with the same b or kin_buf_free. */
+kin_msg test_int_args(kin_buf *b, int64_t v);
+/* What the worker's "pid" handler answers, or -1 if the call fails. */
+int64_t test_call_pid(kin_worker *w);
+/* The pid of a supervisor child's current worker, or -1 if it has none. */
+pid_t test_sup_pid(kin_sup *s, const char *id);
+/* Runs the loop until *count (which a callback raises) reaches want;
+ * fails the test after a generous 10 s. */
+void test_run_until(kin_loop *loop, const int *count, int want, const char *file, int line);
+#define RUN_UNTIL(loop, count, want) test_run_until(loop, count, want, __FILE__, __LINE__)
+/* One more short pass of the loop, so that anything that would wrongly
+ * fire a second time does so before the test checks. */
+void test_run_once_more(kin_loop *loop, const char *file, int line);
+#define RUN_ONCE_MORE(loop) test_run_once_more(loop, __FILE__, __LINE__)
+
 #endif

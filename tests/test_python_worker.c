@@ -42,11 +42,7 @@ static kin_worker *spawn_python(kin_loop *loop, unsigned threads)
 	o.threads = threads;
 	/* A cold Python start with msgpack can be slow on a loaded machine. */
 	o.handshake_timeout_ns = 60 * KIN_SEC;
-	kin_worker *w = NULL;
-	kin_spawn_error why;
-	if (kin_worker_spawn(loop, &o, &w, &why) < 0)
-		test_fail(__FILE__, __LINE__, "kin_worker_spawn: %s", why.message);
-	return w;
+	return SPAWN_WORKER_OPTS(loop, &o);
 }
 
 TEST_TIMEOUT(python_worker_serves_echo_add_fail_pid, 120)

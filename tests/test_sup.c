@@ -7,12 +7,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static pid_t pid_of(kin_sup *s, const char *id)
-{
-	kin_worker *w = kin_sup_worker(s, id);
-	return w ? kin_worker_pid(w) : -1;
-}
-
 /* Runs the loop until every child has a worker again whose pid differs
  * from before[] where changed[] says so, or 20 s pass. */
 static bool run_until_restarted(kin_loop *loop, kin_sup *s, const char *const *ids, size_t n,
@@ -22,7 +16,7 @@ static bool run_until_restarted(kin_loop *loop, kin_sup *s, const char *const *i
 	while (kin_now() < end) {
 		bool ok = true;
 		for (size_t i = 0; i < n; i++) {
-			pid_t p = pid_of(s, ids[i]);
+			pid_t p = test_sup_pid(s, ids[i]);
 			ok &= p > 0 && (changed[i] ? p != before[i] : p == before[i]);
 		}
 		if (ok)
@@ -56,7 +50,7 @@ static void check_strategy(kin_strategy strategy, const bool changed[3])
 	kin_sup *s = start_three(loop, strategy, KIN_RESTART_PERMANENT);
 	pid_t before[3];
 	for (int i = 0; i < 3; i++)
-		ASSERT((before[i] = pid_of(s, ids[i])) > 0);
+		ASSERT((before[i] = test_sup_pid(s, ids[i])) > 0);
 	ASSERT_OK(kill(before[1], SIGKILL));
 	ASSERT(run_until_restarted(loop, s, ids, 3, before, changed));
 	ASSERT_EQ(kin_sup_restarts(s), 1);
@@ -94,9 +88,7 @@ TEST(sup_rest_for_one_restarts_it_and_those_after)
 static void end_child(kin_loop *loop, kin_sup *s, const char *how, int64_t code)
 {
 	kin_buf b = KIN_BUF_INIT;
-	if (kin_mp_pack(&b, "i", code) < 0)
-		test_fail(__FILE__, __LINE__, "pack");
-	kin_msg m = {.data = b.data, .len = b.len};
+	kin_msg m = test_int_args(&b, code);
 	kin_reply rep;
 	int r = kin_call(kin_sup_worker(s, "b"), how, &m, kin_after(10 * KIN_SEC), &rep);
 	if (r != -ECONNRESET)
@@ -127,7 +119,7 @@ TEST(sup_restart_types)
 
 	/* ...but after an abnormal one. */
 	s = start_three(loop, KIN_ONE_FOR_ONE, KIN_RESTART_TRANSIENT);
-	pid_t before[3] = {pid_of(s, "a"), pid_of(s, "b"), pid_of(s, "c")};
+	pid_t before[3] = {test_sup_pid(s, "a"), test_sup_pid(s, "b"), test_sup_pid(s, "c")};
 	end_child(loop, s, "quit", 3);
 	static const bool changed[3] = {false, true, false};
 	ASSERT(run_until_restarted(loop, s, ids, 3, before, changed));
@@ -196,11 +188,11 @@ TEST(sup_backoff_delays_the_restart)
 	kin_sup *s;
 	kin_spawn_error why;
 	ASSERT_OK(kin_sup_start(loop, &o, &spec, 1, &s, &why));
-	pid_t before = pid_of(s, "b");
+	pid_t before = test_sup_pid(s, "b");
 	ASSERT_OK(kill(before, SIGKILL));
 	kin_time killed = kin_now();
 	kin_time end = kin_after(20 * KIN_SEC);
-	while (pid_of(s, "b") <= 0 || pid_of(s, "b") == before) {
+	while (test_sup_pid(s, "b") <= 0 || test_sup_pid(s, "b") == before) {
 		ASSERT(kin_now() < end);
 		(void)kin_loop_run(loop, kin_after(20 * KIN_MSEC));
 	}

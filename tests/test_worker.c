@@ -8,24 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static kin_worker *spawn_worker(kin_loop *loop, unsigned threads)
-{
-	kin_worker_opts o = KIN_WORKER_OPTS_INIT;
-	o.threads = threads;
-	kin_worker *w = NULL;
-	kin_spawn_error why;
-	int r = kin_worker_spawn(loop, &o, &w, &why);
-	if (r < 0)
-		test_fail(__FILE__, __LINE__, "kin_worker_spawn: %s", why.message);
-	return w;
-}
-
 TEST(worker_call_echo_and_add)
 {
 	int fds = test_count_fds();
 	kin_loop *loop;
 	ASSERT_OK(kin_loop_new(&loop));
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	ASSERT(kin_worker_has(w, "echo"));
 	ASSERT(!kin_worker_has(w, "nope"));
 	ASSERT(kin_worker_pid(w) > 0);
@@ -62,7 +50,7 @@ TEST(worker_handler_error_and_unknown_name)
 {
 	kin_loop *loop;
 	ASSERT_OK(kin_loop_new(&loop));
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	kin_reply rep;
 	ASSERT_EQ(kin_call(w, "fail", NULL, kin_after(10 * KIN_SEC), &rep), -EREMOTEIO);
 	ASSERT_EQ(rep.error, 7);
@@ -76,21 +64,13 @@ TEST(worker_handler_error_and_unknown_name)
 	ASSERT_NO_CHILDREN();
 }
 
-static kin_msg packed_int(kin_buf *b, int64_t v)
-{
-	b->len = 0;
-	if (kin_mp_pack(b, "i", v) < 0)
-		test_fail(__FILE__, __LINE__, "kin_mp_pack failed");
-	return (kin_msg){.data = b->data, .len = b->len};
-}
-
 TEST(worker_call_timeout_discards_the_late_reply)
 {
 	kin_loop *loop;
 	ASSERT_OK(kin_loop_new(&loop));
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	kin_buf b = KIN_BUF_INIT;
-	kin_msg slow = packed_int(&b, 300);
+	kin_msg slow = test_int_args(&b, 300);
 	kin_reply rep;
 	ASSERT_EQ(kin_call(w, "nap", &slow, kin_after(20 * KIN_MSEC), &rep), -ETIMEDOUT);
 	/* The next call gets its own reply, not the late one of the nap. */
@@ -109,10 +89,10 @@ TEST(worker_threads_serve_calls_at_once)
 {
 	kin_loop *loop;
 	ASSERT_OK(kin_loop_new(&loop));
-	kin_worker *w = spawn_worker(loop, 4);
+	kin_worker *w = SPAWN_WORKER(loop, 4);
 	/* Each "meet" returns only once all four are inside it together. */
 	kin_buf b = KIN_BUF_INIT;
-	kin_msg four = packed_int(&b, 4);
+	kin_msg four = test_int_args(&b, 4);
 	kin_pending *calls[4];
 	for (int i = 0; i < 4; i++)
 		ASSERT_OK(kin_call_start(w, "meet", &four, kin_after(10 * KIN_SEC), &calls[i]));
@@ -134,7 +114,7 @@ TEST(worker_pipelined_calls_await_any)
 {
 	kin_loop *loop;
 	ASSERT_OK(kin_loop_new(&loop));
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	enum { N = 64 };
 	kin_pending *calls[N];
 	char payload[N][16];
@@ -187,7 +167,7 @@ TEST(worker_calls_from_many_threads_each_get_their_reply)
 {
 	kin_loop *loop;
 	ASSERT_OK(kin_loop_new(&loop));
-	kin_worker *w = spawn_worker(loop, 2);
+	kin_worker *w = SPAWN_WORKER(loop, 2);
 	enum { T = 8 };
 	pthread_t t[T];
 	struct caller c[T];
@@ -209,7 +189,7 @@ TEST(worker_fds_travel_with_a_call)
 	int fds = test_count_fds();
 	kin_loop *loop;
 	ASSERT_OK(kin_loop_new(&loop));
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	int p[2];
 	ASSERT_OK(pipe2(p, O_CLOEXEC));
 	int give[1] = {p[1]};
@@ -235,7 +215,7 @@ TEST(worker_chan_sent_to_two_workers_carries_their_talk)
 	int fds = test_count_fds();
 	kin_loop *loop;
 	ASSERT_OK(kin_loop_new(&loop));
-	kin_worker *a = spawn_worker(loop, 1), *b = spawn_worker(loop, 1);
+	kin_worker *a = SPAWN_WORKER(loop, 1), *b = SPAWN_WORKER(loop, 1);
 	kin_chan *ca, *cb;
 	ASSERT_OK(kin_chan_pair(&ca, &cb));
 	kin_chan *give[1] = {ca};
@@ -265,16 +245,6 @@ TEST(worker_chan_sent_to_two_workers_carries_their_talk)
 	ASSERT_NO_CHILDREN();
 }
 
-static int64_t call_pid(kin_worker *w)
-{
-	kin_reply rep;
-	int64_t pid = -1;
-	if (kin_call(w, "pid", NULL, kin_after(10 * KIN_SEC), &rep) == 0)
-		(void)kin_mp_unpack(rep.data, rep.len, "i", &pid);
-	kin_reply_release(&rep);
-	return pid;
-}
-
 TEST(worker_zygote_forks_workers_that_are_our_children)
 {
 	int fds = test_count_fds();
@@ -290,7 +260,7 @@ TEST(worker_zygote_forks_workers_that_are_our_children)
 	kin_worker *w[3];
 	for (int i = 0; i < 3; i++) {
 		ASSERT_OK(kin_worker_spawn(loop, &o, &w[i], &why));
-		ASSERT_EQ(call_pid(w[i]), kin_worker_pid(w[i]));
+		ASSERT_EQ(test_call_pid(w[i]), kin_worker_pid(w[i]));
 		ASSERT(kin_worker_pid(w[i]) != kin_zygote_pid(z));
 		/* Ours, not the zygote's: the kernel says who the parent is. */
 		char path[64], buf[512];
@@ -384,7 +354,7 @@ TEST_TIMEOUT(worker_malformed_replies_drop_only_that_worker, 120)
 	int fds = test_count_fds();
 	kin_loop *loop;
 	ASSERT_OK(kin_loop_new(&loop));
-	kin_worker *good = spawn_worker(loop, 1);
+	kin_worker *good = SPAWN_WORKER(loop, 1);
 	for (int seed = 1; seed <= 12; seed++) {
 		char s[16];
 		snprintf(s, sizeof(s), "%d", seed);

@@ -11,45 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define LONG_WAIT (20 * KIN_SEC)
-
 /* ---------------------------------------------------------------- helpers */
-
-static const kin_rlimit nocore = {.resource = RLIMIT_CORE, .limit = {0, 0}};
-
-/* A worker of this binary (tests/worker_handlers.c). Core files are off,
- * since some tests abort it on purpose. */
-static kin_worker *spawn_worker_flags(kin_loop *loop, unsigned threads, unsigned flags)
-{
-	kin_spawn_opts s = KIN_SPAWN_OPTS_INIT;
-	s.flags = flags;
-	s.rlimits = &nocore;
-	s.nrlimits = 1;
-	kin_worker_opts o = KIN_WORKER_OPTS_INIT;
-	o.spawn = &s;
-	o.threads = threads;
-	kin_worker *w = NULL;
-	kin_spawn_error why;
-	int r = kin_worker_spawn(loop, &o, &w, &why);
-	if (r < 0)
-		test_fail(__FILE__, __LINE__, "kin_worker_spawn: %s (%s)", why.message,
-			  kin_strerror(r));
-	return w;
-}
-
-static kin_worker *spawn_worker(kin_loop *loop, unsigned threads)
-{
-	return spawn_worker_flags(loop, threads, 0);
-}
-
-/* Arguments holding one MessagePack integer; b keeps the bytes. */
-static kin_msg int_args(kin_buf *b, int64_t v)
-{
-	kin_buf_free(b);
-	if (kin_mp_pack(b, "i", v) < 0)
-		test_fail(__FILE__, __LINE__, "kin_mp_pack failed");
-	return (kin_msg){.data = b->data, .len = b->len};
-}
 
 static void check_reason(const kin_exit_reason *r, kin_reason_kind kind, int code, int sig,
 			 const char *text, int line)
@@ -104,34 +66,11 @@ static void on_down(kin_worker *w, const kin_exit_reason *reason, void *userdata
 		kin_loop_stop(d->loop);
 }
 
-/* Runs the loop until *count reaches want, failing after a generous 10 s. */
-static void run_until(kin_loop *loop, const int *count, int want, int line)
-{
-	kin_time end = kin_after(10 * KIN_SEC);
-	while (*count < want) {
-		if (kin_now() >= end)
-			test_fail(__FILE__, line, "the loop ran 10 s and %d of %d events came", *count,
-				  want);
-		int r = kin_loop_run(loop, end);
-		if (r < 0 && r != -ETIMEDOUT)
-			test_fail(__FILE__, line, "kin_loop_run: %s", kin_strerror(r));
-	}
-}
-#define RUN_UNTIL(loop, count, want) run_until(loop, count, want, __LINE__)
-
-/* One more pass of the loop, so anything that would fire twice does. */
-static void run_once_more(kin_loop *loop)
-{
-	int r = kin_loop_run(loop, kin_after(50 * KIN_MSEC));
-	if (r < 0 && r != -ETIMEDOUT)
-		test_fail(__FILE__, __LINE__, "kin_loop_run: %s", kin_strerror(r));
-}
-
 static void expect_echo(kin_worker *w, int line)
 {
 	kin_msg args = {.data = "still here", .len = 10};
 	kin_reply rep;
-	int r = kin_call(w, "echo", &args, kin_after(LONG_WAIT), &rep);
+	int r = kin_call(w, "echo", &args, kin_after(TEST_LONG_WAIT), &rep);
 	if (r < 0)
 		test_fail(__FILE__, line, "echo failed: %s", kin_strerror(r));
 	if (rep.len != 10 || memcmp(rep.data, "still here", 10) != 0)
@@ -224,19 +163,19 @@ TEST(life_reason_exit_code_mid_call)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	kin_buf b = KIN_BUF_INIT;
-	kin_msg args = int_args(&b, 3);
+	kin_msg args = test_int_args(&b, 3);
 	kin_reply rep;
-	ASSERT_EQ(kin_call(w, "quit", &args, kin_after(LONG_WAIT), &rep), -ECONNRESET);
+	ASSERT_EQ(kin_call(w, "quit", &args, kin_after(TEST_LONG_WAIT), &rep), -ECONNRESET);
 	ASSERT_REASON(&rep.reason, KIN_REASON_EXIT, 3, 0, "exit(3)");
 	ASSERT_STATUS(&rep.reason.status, KIN_EXITED, 3, 0);
 	kin_reply_release(&rep);
 	kin_exit_reason r;
-	ASSERT_OK(kin_worker_wait(w, kin_after(LONG_WAIT), &r));
+	ASSERT_OK(kin_worker_wait(w, kin_after(TEST_LONG_WAIT), &r));
 	ASSERT_REASON(&r, KIN_REASON_EXIT, 3, 0, "exit(3)");
 	/* Every later call fails the same way, with the same reason. */
-	ASSERT_EQ(kin_call(w, "echo", NULL, kin_after(LONG_WAIT), &rep), -ECONNRESET);
+	ASSERT_EQ(kin_call(w, "echo", NULL, kin_after(TEST_LONG_WAIT), &rep), -ECONNRESET);
 	ASSERT_REASON(&rep.reason, KIN_REASON_EXIT, 3, 0, "exit(3)");
 	kin_reply_release(&rep);
 	kin_buf_free(&b);
@@ -248,14 +187,14 @@ TEST(life_reason_abort_is_signal_6)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	kin_reply rep;
-	ASSERT_EQ(kin_call(w, "crash", NULL, kin_after(LONG_WAIT), &rep), -ECONNRESET);
+	ASSERT_EQ(kin_call(w, "crash", NULL, kin_after(TEST_LONG_WAIT), &rep), -ECONNRESET);
 	ASSERT_REASON(&rep.reason, KIN_REASON_SIGNAL, 0, SIGABRT, "signal(6)");
 	ASSERT_STATUS(&rep.reason.status, KIN_KILLED, 0, SIGABRT);
 	kin_reply_release(&rep);
 	kin_exit_reason r;
-	ASSERT_OK(kin_worker_wait(w, kin_after(LONG_WAIT), &r));
+	ASSERT_OK(kin_worker_wait(w, kin_after(TEST_LONG_WAIT), &r));
 	ASSERT_REASON(&r, KIN_REASON_SIGNAL, 0, SIGABRT, "signal(6)");
 	kin_worker_free(w);
 	test_loop_finish(loop, fds);
@@ -265,15 +204,15 @@ TEST(life_reason_kin_kill_is_killed)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	kin_exit_reason r;
 	ASSERT_EQ(kin_worker_wait(w, 0, &r), -ETIMEDOUT); /* still running */
 	ASSERT_OK(kin_worker_kill(w, SIGKILL));
-	ASSERT_OK(kin_worker_wait(w, kin_after(LONG_WAIT), &r));
+	ASSERT_OK(kin_worker_wait(w, kin_after(TEST_LONG_WAIT), &r));
 	ASSERT_REASON(&r, KIN_REASON_KILLED, 0, SIGKILL, "killed");
 	ASSERT_STATUS(&r.status, KIN_KILLED, 0, SIGKILL);
 	kin_reply rep;
-	ASSERT_EQ(kin_call(w, "echo", NULL, kin_after(LONG_WAIT), &rep), -ECONNRESET);
+	ASSERT_EQ(kin_call(w, "echo", NULL, kin_after(TEST_LONG_WAIT), &rep), -ECONNRESET);
 	ASSERT_REASON(&rep.reason, KIN_REASON_KILLED, 0, SIGKILL, "killed");
 	kin_reply_release(&rep);
 	/* The reason is learned once: asking again gives the same. */
@@ -288,15 +227,15 @@ TEST(life_reason_outside_sigkill_is_signal_9)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	EXPECT_ECHO(w);
 	ASSERT_OK(kill(kin_worker_pid(w), SIGKILL));
 	kin_exit_reason r;
-	ASSERT_OK(kin_worker_wait(w, kin_after(LONG_WAIT), &r));
+	ASSERT_OK(kin_worker_wait(w, kin_after(TEST_LONG_WAIT), &r));
 	ASSERT_REASON(&r, KIN_REASON_SIGNAL, 0, SIGKILL, "signal(9)");
 	ASSERT_STATUS(&r.status, KIN_KILLED, 0, SIGKILL);
 	kin_reply rep;
-	ASSERT_EQ(kin_call(w, "echo", NULL, kin_after(LONG_WAIT), &rep), -ECONNRESET);
+	ASSERT_EQ(kin_call(w, "echo", NULL, kin_after(TEST_LONG_WAIT), &rep), -ECONNRESET);
 	ASSERT_REASON(&rep.reason, KIN_REASON_SIGNAL, 0, SIGKILL, "signal(9)");
 	kin_reply_release(&rep);
 	kin_worker_free(w);
@@ -307,15 +246,15 @@ TEST(life_reason_stop_idle_is_normal)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	EXPECT_ECHO(w);
 	ASSERT_OK(kin_worker_stop(w, 5 * KIN_SEC));
 	kin_exit_reason r;
-	ASSERT_OK(kin_worker_wait(w, kin_after(LONG_WAIT), &r));
+	ASSERT_OK(kin_worker_wait(w, kin_after(TEST_LONG_WAIT), &r));
 	ASSERT_REASON(&r, KIN_REASON_NORMAL, 0, 0, "normal");
 	ASSERT_STATUS(&r.status, KIN_EXITED, 0, 0);
 	kin_reply rep;
-	ASSERT_EQ(kin_call(w, "echo", NULL, kin_after(LONG_WAIT), &rep), -ECONNRESET);
+	ASSERT_EQ(kin_call(w, "echo", NULL, kin_after(TEST_LONG_WAIT), &rep), -ECONNRESET);
 	ASSERT_REASON(&rep.reason, KIN_REASON_NORMAL, 0, 0, "normal");
 	kin_reply_release(&rep);
 	kin_worker_free(w);
@@ -326,19 +265,19 @@ TEST(life_reason_stop_busy_is_killed)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	kin_buf b = KIN_BUF_INIT;
-	kin_msg args = int_args(&b, 60000);
+	kin_msg args = test_int_args(&b, 60000);
 	kin_pending *p;
-	ASSERT_OK(kin_call_start(w, "nap", &args, kin_after(LONG_WAIT * 5), &p));
+	ASSERT_OK(kin_call_start(w, "nap", &args, kin_after(TEST_LONG_WAIT * 5), &p));
 	/* The nap outlasts the grace, so stop's SIGKILL ends it. */
 	ASSERT_OK(kin_worker_stop(w, 200 * KIN_MSEC));
 	kin_reply rep;
-	ASSERT_EQ(kin_await(p, kin_after(LONG_WAIT), &rep), -ECONNRESET);
+	ASSERT_EQ(kin_await(p, kin_after(TEST_LONG_WAIT), &rep), -ECONNRESET);
 	ASSERT_REASON(&rep.reason, KIN_REASON_KILLED, 0, SIGKILL, "killed");
 	kin_reply_release(&rep);
 	kin_exit_reason r;
-	ASSERT_OK(kin_worker_wait(w, kin_after(LONG_WAIT), &r));
+	ASSERT_OK(kin_worker_wait(w, kin_after(TEST_LONG_WAIT), &r));
 	ASSERT_REASON(&r, KIN_REASON_KILLED, 0, SIGKILL, "killed");
 	ASSERT_STATUS(&r.status, KIN_KILLED, 0, SIGKILL);
 	kin_buf_free(&b);
@@ -352,18 +291,19 @@ TEST(life_sigkill_fails_every_outstanding_call)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker(loop, 4);
+	kin_worker *w = SPAWN_WORKER(loop, 4);
 	kin_buf b = KIN_BUF_INIT;
-	kin_msg args = int_args(&b, 60000);
+	kin_msg args = test_int_args(&b, 60000);
 	kin_pending *calls[4];
 	for (int i = 0; i < 4; i++)
-		ASSERT_OK(kin_call_start(w, "nap", &args, kin_after(LONG_WAIT * 5), &calls[i]));
+		ASSERT_OK(
+			kin_call_start(w, "nap", &args, kin_after(TEST_LONG_WAIT * 5), &calls[i]));
 	ASSERT_OK(kill(kin_worker_pid(w), SIGKILL));
 	/* Awaited out of order, on purpose. */
 	const int order[4] = {2, 0, 3, 1};
 	for (int i = 0; i < 4; i++) {
 		kin_reply rep;
-		ASSERT_EQ(kin_await(calls[order[i]], kin_after(LONG_WAIT), &rep), -ECONNRESET);
+		ASSERT_EQ(kin_await(calls[order[i]], kin_after(TEST_LONG_WAIT), &rep), -ECONNRESET);
 		ASSERT_REASON(&rep.reason, KIN_REASON_SIGNAL, 0, SIGKILL, "signal(9)");
 		kin_reply_release(&rep);
 	}
@@ -378,7 +318,7 @@ TEST(life_two_monitors_fire_once_each)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	down_log a = {.loop = loop, .worker = w}, b = {.loop = loop, .worker = w};
 	kin_monitor *ma, *mb;
 	ASSERT_OK(kin_worker_monitor(w, on_down, &a, &ma));
@@ -392,7 +332,7 @@ TEST(life_two_monitors_fire_once_each)
 		int r = kin_loop_run(loop, end);
 		ASSERT(r >= 0 || r == -ETIMEDOUT);
 	}
-	run_once_more(loop);
+	RUN_ONCE_MORE(loop);
 	ASSERT_EQ(a.count, 1);
 	ASSERT_EQ(b.count, 1);
 	ASSERT(!a.wrong_worker && !b.wrong_worker);
@@ -415,10 +355,10 @@ TEST(life_monitor_of_dead_worker_fires_from_the_loop)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	ASSERT_OK(kill(kin_worker_pid(w), SIGKILL));
 	kin_exit_reason r;
-	ASSERT_OK(kin_worker_wait(w, kin_after(LONG_WAIT), &r));
+	ASSERT_OK(kin_worker_wait(w, kin_after(TEST_LONG_WAIT), &r));
 	ASSERT_REASON(&r, KIN_REASON_SIGNAL, 0, SIGKILL, "signal(9)");
 
 	/* Nobody has listened before: the first monitor. */
@@ -435,7 +375,7 @@ TEST(life_monitor_of_dead_worker_fires_from_the_loop)
 	ASSERT_OK(kin_worker_monitor(w, on_down, &b, &mb));
 	ASSERT_EQ(b.count, 0);
 	RUN_UNTIL(loop, &b.count, 1);
-	run_once_more(loop);
+	RUN_ONCE_MORE(loop);
 	ASSERT_EQ(a.count, 1);
 	ASSERT_EQ(b.count, 1);
 	ASSERT(!a.wrong_worker && !b.wrong_worker);
@@ -450,7 +390,7 @@ TEST(life_freed_monitor_never_fires)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	down_log gone = {.loop = loop, .worker = w}, kept = {.loop = loop, .worker = w};
 	kin_monitor *mg, *mk;
 	ASSERT_OK(kin_worker_monitor(w, on_down, &gone, &mg));
@@ -458,7 +398,7 @@ TEST(life_freed_monitor_never_fires)
 	kin_monitor_free(mg);
 	ASSERT_OK(kin_worker_kill(w, SIGKILL));
 	RUN_UNTIL(loop, &kept.count, 1);
-	run_once_more(loop);
+	RUN_ONCE_MORE(loop);
 	ASSERT_EQ(gone.count, 0);
 	ASSERT_EQ(kept.count, 1);
 	kin_monitor_free(mk);
@@ -471,7 +411,7 @@ TEST(life_monitor_fires_during_worker_free)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	down_log d = {.worker = w};
 	ASSERT_OK(kin_worker_monitor(w, on_down, &d, NULL));
 	EXPECT_ECHO(w);
@@ -481,7 +421,7 @@ TEST(life_monitor_fires_during_worker_free)
 	ASSERT_EQ(d.count, 1);
 	ASSERT(!d.wrong_worker);
 	ASSERT_REASON(&d.reason, KIN_REASON_KILLED, 0, SIGKILL, "killed");
-	run_once_more(loop);
+	RUN_ONCE_MORE(loop);
 	ASSERT_EQ(d.count, 1);
 	test_loop_finish(loop, fds);
 }
@@ -492,7 +432,7 @@ TEST(life_link_abnormal_end_kills_the_other)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *a = spawn_worker(loop, 1), *b = spawn_worker(loop, 1);
+	kin_worker *a = SPAWN_WORKER(loop, 1), *b = SPAWN_WORKER(loop, 1);
 	down_log da = {.loop = loop, .worker = a}, db = {.loop = loop, .worker = b};
 	kin_monitor *ma, *mb;
 	ASSERT_OK(kin_worker_monitor(a, on_down, &da, &ma));
@@ -505,13 +445,13 @@ TEST(life_link_abnormal_end_kills_the_other)
 		int r = kin_loop_run(loop, end);
 		ASSERT(r >= 0 || r == -ETIMEDOUT);
 	}
-	run_once_more(loop);
+	RUN_ONCE_MORE(loop);
 	ASSERT_EQ(da.count, 1);
 	ASSERT_EQ(db.count, 1);
 	ASSERT_REASON(&da.reason, KIN_REASON_SIGNAL, 0, SIGKILL, "signal(9)");
 	ASSERT_REASON(&db.reason, KIN_REASON_KILLED, 0, SIGKILL, "killed");
 	kin_exit_reason r;
-	ASSERT_OK(kin_worker_wait(b, kin_after(LONG_WAIT), &r));
+	ASSERT_OK(kin_worker_wait(b, kin_after(TEST_LONG_WAIT), &r));
 	ASSERT_REASON(&r, KIN_REASON_KILLED, 0, SIGKILL, "killed");
 	kin_monitor_free(ma);
 	kin_monitor_free(mb);
@@ -524,7 +464,7 @@ TEST(life_link_normal_end_spares_the_other)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *a = spawn_worker(loop, 1), *b = spawn_worker(loop, 1);
+	kin_worker *a = SPAWN_WORKER(loop, 1), *b = SPAWN_WORKER(loop, 1);
 	down_log da = {.loop = loop, .worker = a}, db = {.loop = loop, .worker = b};
 	kin_monitor *ma, *mb;
 	ASSERT_OK(kin_worker_monitor(a, on_down, &da, &ma));
@@ -532,7 +472,7 @@ TEST(life_link_normal_end_spares_the_other)
 	ASSERT_OK(kin_worker_link(a, b));
 	ASSERT_OK(kin_worker_stop(a, 5 * KIN_SEC));
 	RUN_UNTIL(loop, &da.count, 1);
-	run_once_more(loop);
+	RUN_ONCE_MORE(loop);
 	ASSERT_REASON(&da.reason, KIN_REASON_NORMAL, 0, 0, "normal");
 	ASSERT_EQ(db.count, 0);
 	kin_status st;
@@ -540,7 +480,7 @@ TEST(life_link_normal_end_spares_the_other)
 	EXPECT_ECHO(b);
 	/* Linking to the normally ended worker afterwards spares it too. */
 	ASSERT_OK(kin_worker_link(a, b));
-	run_once_more(loop);
+	RUN_ONCE_MORE(loop);
 	ASSERT_EQ(db.count, 0);
 	EXPECT_ECHO(b);
 	kin_monitor_free(ma);
@@ -556,12 +496,12 @@ TEST(life_link_needs_one_loop)
 	kin_loop *loop = test_loop_start(&fds);
 	kin_loop *other;
 	ASSERT_OK(kin_loop_new(&other));
-	kin_worker *a = spawn_worker(loop, 1), *b = spawn_worker(other, 1);
+	kin_worker *a = SPAWN_WORKER(loop, 1), *b = SPAWN_WORKER(other, 1);
 	ASSERT_EQ(kin_worker_link(a, b), -EINVAL);
 	ASSERT_OK(kin_worker_kill(a, SIGKILL));
 	kin_exit_reason r;
-	ASSERT_OK(kin_worker_wait(a, kin_after(LONG_WAIT), &r));
-	run_once_more(loop);
+	ASSERT_OK(kin_worker_wait(a, kin_after(TEST_LONG_WAIT), &r));
+	RUN_ONCE_MORE(loop);
 	EXPECT_ECHO(b);
 	kin_worker_free(a);
 	kin_worker_free(b);
@@ -573,7 +513,7 @@ TEST(life_link_trapping_worker_gets_a_notice)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *a = spawn_worker(loop, 1), *b = spawn_worker(loop, 1);
+	kin_worker *a = SPAWN_WORKER(loop, 1), *b = SPAWN_WORKER(loop, 1);
 	ASSERT(kin_worker_has(b, "kin.exit"));
 	down_log da = {.loop = loop, .worker = a}, db = {.loop = loop, .worker = b};
 	kin_monitor *ma, *mb;
@@ -583,12 +523,12 @@ TEST(life_link_trapping_worker_gets_a_notice)
 	ASSERT_OK(kin_worker_link(a, b));
 	ASSERT_OK(kin_worker_kill(a, SIGKILL));
 	RUN_UNTIL(loop, &da.count, 1);
-	run_once_more(loop);
+	RUN_ONCE_MORE(loop);
 	ASSERT_REASON(&da.reason, KIN_REASON_KILLED, 0, SIGKILL, "killed");
 	ASSERT_EQ(db.count, 0);
 	/* The notice was cast before this call, on the same chan. */
 	kin_reply rep;
-	ASSERT_OK(kin_call(b, "exits", NULL, kin_after(LONG_WAIT), &rep));
+	ASSERT_OK(kin_call(b, "exits", NULL, kin_after(TEST_LONG_WAIT), &rep));
 	int64_t seen = -1;
 	const char *what = NULL;
 	size_t len = 0;
@@ -611,20 +551,20 @@ TEST(life_link_to_dead_worker_acts_at_once)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *a = spawn_worker(loop, 1), *b = spawn_worker(loop, 1);
+	kin_worker *a = SPAWN_WORKER(loop, 1), *b = SPAWN_WORKER(loop, 1);
 	ASSERT_OK(kill(kin_worker_pid(a), SIGKILL));
 	kin_exit_reason r;
-	ASSERT_OK(kin_worker_wait(a, kin_after(LONG_WAIT), &r));
+	ASSERT_OK(kin_worker_wait(a, kin_after(TEST_LONG_WAIT), &r));
 	ASSERT_REASON(&r, KIN_REASON_SIGNAL, 0, SIGKILL, "signal(9)");
 	down_log db = {.loop = loop, .worker = b};
 	kin_monitor *mb;
 	ASSERT_OK(kin_worker_monitor(b, on_down, &db, &mb));
 	ASSERT_OK(kin_worker_link(a, b));
 	RUN_UNTIL(loop, &db.count, 1);
-	run_once_more(loop);
+	RUN_ONCE_MORE(loop);
 	ASSERT_EQ(db.count, 1);
 	ASSERT_REASON(&db.reason, KIN_REASON_KILLED, 0, SIGKILL, "killed");
-	ASSERT_OK(kin_worker_wait(b, kin_after(LONG_WAIT), &r));
+	ASSERT_OK(kin_worker_wait(b, kin_after(TEST_LONG_WAIT), &r));
 	ASSERT_REASON(&r, KIN_REASON_KILLED, 0, SIGKILL, "killed");
 	kin_monitor_free(mb);
 	kin_worker_free(a);
@@ -636,7 +576,7 @@ TEST(life_unlink_stops_propagation)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *a = spawn_worker(loop, 1), *b = spawn_worker(loop, 1);
+	kin_worker *a = SPAWN_WORKER(loop, 1), *b = SPAWN_WORKER(loop, 1);
 	down_log da = {.loop = loop, .worker = a}, db = {.loop = loop, .worker = b};
 	kin_monitor *ma, *mb;
 	ASSERT_OK(kin_worker_monitor(a, on_down, &da, &ma));
@@ -645,7 +585,7 @@ TEST(life_unlink_stops_propagation)
 	ASSERT_OK(kin_worker_unlink(b, a)); /* either order undoes it */
 	ASSERT_OK(kin_worker_kill(a, SIGKILL));
 	RUN_UNTIL(loop, &da.count, 1);
-	run_once_more(loop);
+	RUN_ONCE_MORE(loop);
 	ASSERT_REASON(&da.reason, KIN_REASON_KILLED, 0, SIGKILL, "killed");
 	ASSERT_EQ(db.count, 0);
 	kin_status st;
@@ -799,9 +739,9 @@ TEST(life_worker_marker_is_scrubbed)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker(loop, 2);
+	kin_worker *w = SPAWN_WORKER(loop, 2);
 	kin_reply rep;
-	ASSERT_OK(kin_call(w, "marker", NULL, kin_after(LONG_WAIT), &rep));
+	ASSERT_OK(kin_call(w, "marker", NULL, kin_after(TEST_LONG_WAIT), &rep));
 	int64_t leaked = -1;
 	ASSERT(kin_mp_unpack(rep.data, rep.len, "i", &leaked) > 0);
 	ASSERT_EQ(leaked, 0);
@@ -902,7 +842,7 @@ static void owner_death(const char *mode)
 
 	ASSERT_OK(kin_proc_kill(owner, SIGKILL));
 	kin_status st;
-	ASSERT_OK(kin_proc_wait(owner, kin_after(LONG_WAIT), &st));
+	ASSERT_OK(kin_proc_wait(owner, kin_after(TEST_LONG_WAIT), &st));
 	ASSERT_STATUS(&st, KIN_KILLED, 0, SIGKILL);
 	kin_proc_free(owner);
 	if (!test_wait_until(all_gone, all, 10000)) {
@@ -956,7 +896,7 @@ HELPER(life_lost_binary)
 	}
 	kin_msg args = {.data = "same program", .len = 12};
 	kin_reply rep;
-	int r = kin_call(w, "echo", &args, kin_after(LONG_WAIT), &rep);
+	int r = kin_call(w, "echo", &args, kin_after(TEST_LONG_WAIT), &rep);
 	int code = r == 0 && rep.len == 12 && memcmp(rep.data, "same program", 12) == 0 ? 0 : 7;
 	if (r == 0)
 		kin_reply_release(&rep);
@@ -999,7 +939,7 @@ TEST(life_worker_spawn_survives_binary_replaced_on_disk)
 		s.argv = argv;
 		kin_proc *p = test_spawn(loop, &s);
 		kin_status st;
-		ASSERT_OK(kin_proc_wait(p, kin_after(LONG_WAIT), &st));
+		ASSERT_OK(kin_proc_wait(p, kin_after(TEST_LONG_WAIT), &st));
 		kin_proc_free(p);
 		if (st.kind != KIN_EXITED || st.code != 0)
 			test_fail(__FILE__, __LINE__, "the %s run ended %d/%d/%d", modes[i],
@@ -1039,7 +979,7 @@ HELPER(life_detacher)
 		return 4;
 	}
 	kin_reply rep;
-	int r = kin_call(w, "linger", NULL, kin_after(LONG_WAIT), &rep);
+	int r = kin_call(w, "linger", NULL, kin_after(TEST_LONG_WAIT), &rep);
 	if (r < 0) {
 		fprintf(stderr, "life_detacher: linger: %s\n", kin_strerror(r));
 		return 5;
@@ -1070,7 +1010,7 @@ TEST(life_detached_worker_outlives_its_owner)
 	char line[64];
 	test_read_line(kin_proc_stdout(owner), line, sizeof(line));
 	kin_status st;
-	ASSERT_OK(kin_proc_wait(owner, kin_after(LONG_WAIT), &st));
+	ASSERT_OK(kin_proc_wait(owner, kin_after(TEST_LONG_WAIT), &st));
 	ASSERT_STATUS(&st, KIN_EXITED, 0, 0);
 	kin_proc_free(owner);
 	pid_t pid = (pid_t)atoi(line);
@@ -1088,7 +1028,7 @@ TEST(life_detach_refused_in_tree_mode)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker_flags(loop, 1, KIN_SPAWN_TREE);
+	kin_worker *w = SPAWN_WORKER_FLAGS(loop, 1, KIN_SPAWN_TREE);
 	ASSERT_EQ(kin_worker_detach(w), -EINVAL);
 	EXPECT_ECHO(w); /* the refusal changed nothing */
 	kin_worker_free(w);
@@ -1101,7 +1041,7 @@ TEST(life_detach_of_a_linked_worker_survives_its_free)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_worker(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	kin_reply rep;
 	ASSERT_OK(kin_call(w, "linger", NULL, kin_after(10 * KIN_SEC), &rep));
 	kin_reply_release(&rep);
@@ -1147,14 +1087,14 @@ TEST(life_worker_stdout_is_captured)
 	ASSERT(kin_proc_stderr(kin_worker_proc(w)) == NULL);
 	kin_msg args = {.data = "hello from the worker\n", .len = 22};
 	kin_reply rep;
-	ASSERT_OK(kin_call(w, "print", &args, kin_after(LONG_WAIT), &rep));
+	ASSERT_OK(kin_call(w, "print", &args, kin_after(TEST_LONG_WAIT), &rep));
 	kin_reply_release(&rep);
 	char line[64];
 	test_read_line(out, line, sizeof(line));
 	ASSERT_STR_EQ(line, "hello from the worker");
 	ASSERT_OK(kin_worker_stop(w, 5 * KIN_SEC));
 	kin_exit_reason reason;
-	ASSERT_OK(kin_worker_wait(w, kin_after(LONG_WAIT), &reason));
+	ASSERT_OK(kin_worker_wait(w, kin_after(TEST_LONG_WAIT), &reason));
 	ASSERT_REASON(&reason, KIN_REASON_NORMAL, 0, 0, "normal");
 	char rest[64];
 	ASSERT_EQ(test_read_all(out, rest, sizeof(rest)), 0);

@@ -13,49 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define LONG_WAIT (20 * KIN_SEC)
-
 /* ---------------------------------------------------------------- helpers */
-
-static const kin_rlimit nocore = {.resource = RLIMIT_CORE, .limit = {0, 0}};
-
-static kin_worker *spawn_w(kin_loop *loop, unsigned threads, unsigned flags, int line)
-{
-	kin_spawn_opts s = KIN_SPAWN_OPTS_INIT;
-	s.flags = flags;
-	s.rlimits = &nocore; /* some tests crash it on purpose */
-	s.nrlimits = 1;
-	kin_worker_opts o = KIN_WORKER_OPTS_INIT;
-	o.spawn = &s;
-	o.threads = threads;
-	kin_worker *w = NULL;
-	kin_spawn_error why;
-	int r = kin_worker_spawn(loop, &o, &w, &why);
-	if (r < 0)
-		test_fail(__FILE__, line, "kin_worker_spawn: %s (%s)", why.message,
-			  kin_strerror(r));
-	return w;
-}
-#define SPAWN(loop, threads) spawn_w(loop, threads, 0, __LINE__)
-
-/* Arguments holding one MessagePack integer; b keeps the bytes. */
-static kin_msg int_args(kin_buf *b, int64_t v)
-{
-	kin_buf_free(b);
-	if (kin_mp_pack(b, "i", v) < 0)
-		test_fail(__FILE__, __LINE__, "kin_mp_pack failed");
-	return (kin_msg){.data = b->data, .len = b->len};
-}
-
-static int64_t call_pid(kin_worker *w)
-{
-	kin_reply rep;
-	int64_t pid = -1;
-	if (kin_call(w, "pid", NULL, kin_after(LONG_WAIT), &rep) == 0)
-		(void)kin_mp_unpack(rep.data, rep.len, "i", &pid);
-	kin_reply_release(&rep);
-	return pid;
-}
 
 /* What a monitor saw. */
 typedef struct down_log {
@@ -69,28 +27,6 @@ static void on_down(kin_worker *w, const kin_exit_reason *reason, void *userdata
 	down_log *d = userdata;
 	d->count++;
 	d->reason = *reason;
-}
-
-/* Runs the loop until *count reaches want, failing after 10 s. */
-static void run_until(kin_loop *loop, const int *count, int want, int line)
-{
-	kin_time end = kin_after(10 * KIN_SEC);
-	while (*count < want) {
-		if (kin_now() >= end)
-			test_fail(__FILE__, line, "the loop ran 10 s and %d of %d events came",
-				  *count, want);
-		int r = kin_loop_run(loop, kin_after(50 * KIN_MSEC));
-		if (r < 0 && r != -ETIMEDOUT)
-			test_fail(__FILE__, line, "kin_loop_run: %s", kin_strerror(r));
-	}
-}
-#define RUN_UNTIL(loop, count, want) run_until(loop, count, want, __LINE__)
-
-static void run_once_more(kin_loop *loop)
-{
-	int r = kin_loop_run(loop, kin_after(50 * KIN_MSEC));
-	if (r < 0 && r != -ETIMEDOUT)
-		test_fail(__FILE__, __LINE__, "kin_loop_run: %s", kin_strerror(r));
 }
 
 /* Runs the loop until the pid is gone (reaped), failing after 10 s. */
@@ -126,18 +62,12 @@ static kin_pending *start_hold(kin_worker *w, int *release, int line)
 	return p;
 }
 
-static pid_t sup_pid(kin_sup *s, const char *id)
-{
-	kin_worker *w = kin_sup_worker(s, id);
-	return w ? kin_worker_pid(w) : -1;
-}
-
 /* Runs the loop until child `id` has a worker whose pid is not `old`. */
 static pid_t run_until_restarted(kin_loop *loop, kin_sup *s, const char *id, pid_t old, int line)
 {
-	kin_time end = kin_after(LONG_WAIT);
+	kin_time end = kin_after(TEST_LONG_WAIT);
 	for (;;) {
-		pid_t now = sup_pid(s, id);
+		pid_t now = test_sup_pid(s, id);
 		if (now > 0 && now != old)
 			return now;
 		if (kin_now() >= end)
@@ -159,16 +89,16 @@ TEST(review_reply_sent_before_the_end_is_delivered)
 	kin_buf b = KIN_BUF_INIT;
 	for (int mode = 0; mode < 2; mode++) {
 		/* One thread: "echo" is answered before "quit" runs. */
-		kin_worker *w = SPAWN(loop, 1);
+		kin_worker *w = SPAWN_WORKER(loop, 1);
 		kin_msg hi = {.data = "answered", .len = 8};
 		kin_pending *echo, *quit;
-		ASSERT_OK(kin_call_start(w, "echo", &hi, kin_after(LONG_WAIT), &echo));
-		kin_msg three = int_args(&b, 3);
-		ASSERT_OK(kin_call_start(w, "quit", &three, kin_after(LONG_WAIT), &quit));
+		ASSERT_OK(kin_call_start(w, "echo", &hi, kin_after(TEST_LONG_WAIT), &echo));
+		kin_msg three = test_int_args(&b, 3);
+		ASSERT_OK(kin_call_start(w, "quit", &three, kin_after(TEST_LONG_WAIT), &quit));
 		down_log d = {0};
 		if (mode == 0) {
 			kin_exit_reason r;
-			ASSERT_OK(kin_worker_wait(w, kin_after(LONG_WAIT), &r));
+			ASSERT_OK(kin_worker_wait(w, kin_after(TEST_LONG_WAIT), &r));
 			ASSERT_EQ(r.kind, KIN_REASON_EXIT);
 		} else {
 			/* The loop learns of the end first, for a monitor. */
@@ -177,7 +107,7 @@ TEST(review_reply_sent_before_the_end_is_delivered)
 			ASSERT_EQ(d.reason.kind, KIN_REASON_EXIT);
 		}
 		kin_reply rep;
-		int r = kin_await(echo, kin_after(LONG_WAIT), &rep);
+		int r = kin_await(echo, kin_after(TEST_LONG_WAIT), &rep);
 		if (r != 0)
 			test_fail(__FILE__, __LINE__,
 				  "mode %d: the echo was answered before the worker exited, yet "
@@ -186,7 +116,7 @@ TEST(review_reply_sent_before_the_end_is_delivered)
 		ASSERT_EQ(rep.len, 8);
 		ASSERT(memcmp(rep.data, "answered", 8) == 0);
 		kin_reply_release(&rep);
-		ASSERT_EQ(kin_await(quit, kin_after(LONG_WAIT), &rep), -ECONNRESET);
+		ASSERT_EQ(kin_await(quit, kin_after(TEST_LONG_WAIT), &rep), -ECONNRESET);
 		ASSERT_EQ(rep.reason.kind, KIN_REASON_EXIT);
 		ASSERT_EQ(rep.reason.code, 3);
 		kin_reply_release(&rep);
@@ -225,7 +155,7 @@ TEST(review_await_returns_by_its_deadline_while_a_stop_waits)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = SPAWN(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	int release;
 	kin_pending *p = start_hold(w, &release, __LINE__);
 	/* A long grace: the handler is busy, so the worker lives on for now. */
@@ -246,7 +176,7 @@ TEST(review_await_returns_by_its_deadline_while_a_stop_waits)
 	else
 		kin_reply_release(&job.reply);
 	kin_exit_reason r;
-	ASSERT_OK(kin_worker_wait(w, kin_after(LONG_WAIT), &r));
+	ASSERT_OK(kin_worker_wait(w, kin_after(TEST_LONG_WAIT), &r));
 	kin_worker_free(w);
 	test_loop_finish(loop, fds);
 }
@@ -260,14 +190,14 @@ TEST(review_handler_code_minus_38_is_the_handlers_own)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = SPAWN(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	ASSERT(kin_worker_has(w, "code"));
 	kin_buf b = KIN_BUF_INIT;
 	const int64_t codes[] = {5, -ENOENT, -ENOSYS};
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		kin_msg args = int_args(&b, codes[i]);
+		kin_msg args = test_int_args(&b, codes[i]);
 		kin_reply rep;
-		int r = kin_call(w, "code", &args, kin_after(LONG_WAIT), &rep);
+		int r = kin_call(w, "code", &args, kin_after(TEST_LONG_WAIT), &rep);
 		if (r != -EREMOTEIO)
 			test_fail(__FILE__, __LINE__,
 				  "a handler that failed with %lld: kin_call gave %d (%s), want "
@@ -288,16 +218,16 @@ TEST(review_await_any_over_two_workers)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *a = SPAWN(loop, 1), *b = SPAWN(loop, 1);
+	kin_worker *a = SPAWN_WORKER(loop, 1), *b = SPAWN_WORKER(loop, 1);
 	kin_pending *calls[2];
-	ASSERT_OK(kin_call_start(a, "echo", NULL, kin_after(LONG_WAIT), &calls[0]));
-	ASSERT_OK(kin_call_start(b, "echo", NULL, kin_after(LONG_WAIT), &calls[1]));
+	ASSERT_OK(kin_call_start(a, "echo", NULL, kin_after(TEST_LONG_WAIT), &calls[0]));
+	ASSERT_OK(kin_call_start(b, "echo", NULL, kin_after(TEST_LONG_WAIT), &calls[1]));
 	size_t i;
 	kin_reply rep;
-	int r = kin_await_any(calls, 2, kin_after(LONG_WAIT), &i, &rep);
+	int r = kin_await_any(calls, 2, kin_after(TEST_LONG_WAIT), &i, &rep);
 	ASSERT_EQ(r, -EINVAL);
 	for (int k = 0; k < 2; k++) {
-		ASSERT_OK(kin_await(calls[k], kin_after(LONG_WAIT), &rep));
+		ASSERT_OK(kin_await(calls[k], kin_after(TEST_LONG_WAIT), &rep));
 		kin_reply_release(&rep);
 	}
 	kin_worker_free(a);
@@ -316,9 +246,9 @@ TEST(review_pending_call_outlives_its_worker)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = SPAWN(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	kin_buf b = KIN_BUF_INIT;
-	kin_msg nap = int_args(&b, 60000);
+	kin_msg nap = test_int_args(&b, 60000);
 	kin_pending *p, *q;
 	ASSERT_OK(kin_call_start(w, "nap", &nap, KIN_FOREVER, &p));
 	ASSERT_OK(kin_call_start(w, "nap", &nap, KIN_FOREVER, &q));
@@ -330,7 +260,7 @@ TEST(review_pending_call_outlives_its_worker)
 
 	/* Detached: kin_worker_free lets it live, its calls stay pending (two
 	 * threads: one is held, the other confirms the detach). */
-	w = SPAWN(loop, 2);
+	w = SPAWN_WORKER(loop, 2);
 	pid_t pid = kin_worker_pid(w);
 	int release;
 	p = start_hold(w, &release, __LINE__);
@@ -354,7 +284,7 @@ TEST(review_kill_after_the_end_keeps_the_reason)
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
 	for (int mode = 0; mode < 2; mode++) {
-		kin_worker *w = SPAWN(loop, 1);
+		kin_worker *w = SPAWN_WORKER(loop, 1);
 		pid_t pid = kin_worker_pid(w);
 		ASSERT_OK(kill(pid, SIGKILL));
 		run_until_reaped(loop, pid, __LINE__); /* the loop's own pidfd watch */
@@ -363,7 +293,7 @@ TEST(review_kill_after_the_end_keeps_the_reason)
 		else
 			(void)kin_worker_stop(w, KIN_SEC);
 		kin_exit_reason r;
-		ASSERT_OK(kin_worker_wait(w, kin_after(LONG_WAIT), &r));
+		ASSERT_OK(kin_worker_wait(w, kin_after(TEST_LONG_WAIT), &r));
 		if (r.kind != KIN_REASON_SIGNAL || r.signal != SIGKILL)
 			test_fail(__FILE__, __LINE__,
 				  "%s after an outside SIGKILL: reason kind %d signal %d, want "
@@ -383,12 +313,12 @@ TEST(review_detached_spawn_crash_is_not_normal)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = spawn_w(loop, 1, KIN_SPAWN_DETACHED, __LINE__);
+	kin_worker *w = SPAWN_WORKER_FLAGS(loop, 1, KIN_SPAWN_DETACHED);
 	kin_reply rep;
-	ASSERT_EQ(kin_call(w, "crash", NULL, kin_after(LONG_WAIT), &rep), -ECONNRESET);
+	ASSERT_EQ(kin_call(w, "crash", NULL, kin_after(TEST_LONG_WAIT), &rep), -ECONNRESET);
 	kin_reply_release(&rep);
 	kin_exit_reason r;
-	ASSERT_OK(kin_worker_wait(w, kin_after(LONG_WAIT), &r));
+	ASSERT_OK(kin_worker_wait(w, kin_after(TEST_LONG_WAIT), &r));
 	ASSERT_EQ(r.status.kind, KIN_EXIT_UNKNOWN);
 	if (r.kind == KIN_REASON_NORMAL)
 		test_fail(__FILE__, __LINE__, "a worker that aborted is reported as \"normal\"");
@@ -422,14 +352,14 @@ TEST(review_down_callback_may_free_its_worker)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = SPAWN(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	freeing_log f = {.worker = w};
 	down_log other = {0};
 	ASSERT_OK(kin_worker_monitor(w, on_down, &other, NULL));
 	ASSERT_OK(kin_worker_monitor(w, free_in_down, &f, NULL));
 	ASSERT_OK(kill(kin_worker_pid(w), SIGKILL));
 	RUN_UNTIL(loop, &f.count, 1);
-	run_once_more(loop);
+	RUN_ONCE_MORE(loop);
 	ASSERT_EQ(f.count, 1);
 	ASSERT(f.worker == NULL);
 	test_loop_finish(loop, fds);
@@ -442,7 +372,7 @@ TEST(review_late_monitor_fires_when_its_worker_is_freed)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *w = SPAWN(loop, 1);
+	kin_worker *w = SPAWN_WORKER(loop, 1);
 	down_log first = {0}, late = {0};
 	ASSERT_OK(kin_worker_monitor(w, on_down, &first, NULL));
 	ASSERT_OK(kill(kin_worker_pid(w), SIGKILL));
@@ -454,7 +384,7 @@ TEST(review_late_monitor_fires_when_its_worker_is_freed)
 	if (late.count != 1)
 		test_fail(__FILE__, __LINE__, "a monitor that had not fired was freed unfired");
 	ASSERT_EQ(late.reason.kind, KIN_REASON_SIGNAL);
-	run_once_more(loop);
+	RUN_ONCE_MORE(loop);
 	ASSERT_EQ(late.count, 1);
 	test_loop_finish(loop, fds);
 }
@@ -468,7 +398,7 @@ TEST(review_freed_monitor_and_link_let_the_loop_return)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *a = SPAWN(loop, 1), *b = SPAWN(loop, 1);
+	kin_worker *a = SPAWN_WORKER(loop, 1), *b = SPAWN_WORKER(loop, 1);
 	ASSERT_EQ(kin_loop_run(loop, kin_after(5 * KIN_SEC)), 0); /* nothing to wait for */
 	kin_monitor *m;
 	ASSERT_OK(kin_worker_monitor(a, on_down, NULL, &m));
@@ -497,7 +427,7 @@ TEST(review_link_to_a_worker_whose_down_was_seen_acts)
 {
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
-	kin_worker *a = SPAWN(loop, 1), *b = SPAWN(loop, 1);
+	kin_worker *a = SPAWN_WORKER(loop, 1), *b = SPAWN_WORKER(loop, 1);
 	down_log da = {0}, db = {0};
 	ASSERT_OK(kin_worker_monitor(a, on_down, &da, NULL));
 	ASSERT_OK(kill(kin_worker_pid(a), SIGKILL));
@@ -568,7 +498,7 @@ HELPER(review_detacher)
 			/* One thread held: is the free one the main thread? */
 			kin_reply rep;
 			int64_t main_free = -1;
-			if (kin_call(w, "on_main", NULL, kin_after(LONG_WAIT), &rep) < 0 ||
+			if (kin_call(w, "on_main", NULL, kin_after(TEST_LONG_WAIT), &rep) < 0 ||
 			    kin_mp_unpack(rep.data, rep.len, "i", &main_free) < 0)
 				return 7;
 			kin_reply_release(&rep);
@@ -581,7 +511,7 @@ HELPER(review_detacher)
 			/* The main thread is held: the free one takes the DETACH. */
 			if ((r = kin_worker_detach(w)) < 0)
 				return 6;
-			if (kin_call(w, "on_main", NULL, kin_after(LONG_WAIT), &rep) < 0 ||
+			if (kin_call(w, "on_main", NULL, kin_after(TEST_LONG_WAIT), &rep) < 0 ||
 			    kin_mp_unpack(rep.data, rep.len, "i", &main_free) < 0 || main_free)
 				return 7;
 			kin_reply_release(&rep);
@@ -601,7 +531,7 @@ HELPER(review_detacher)
 	/* Queued behind the holds: runs only once they are released. */
 	int out[1] = {fcntl(6, F_DUPFD_CLOEXEC, 3)};
 	kin_msg alive = {.data = "alive", .len = 5, .fds = out, .nfds = 1};
-	if (out[0] < 0 || kin_cast(w, "write_fd", &alive, kin_after(LONG_WAIT)) < 0)
+	if (out[0] < 0 || kin_cast(w, "write_fd", &alive, kin_after(TEST_LONG_WAIT)) < 0)
 		return 9;
 	printf("%d\n", (int)kin_worker_pid(w));
 	fflush(stdout);
@@ -634,7 +564,7 @@ static void detach_then_owner_dies(const char *mode, int nworkers)
 	char out[256];
 	test_read_all(kin_proc_stdout(owner), out, sizeof(out));
 	kin_status st;
-	ASSERT_OK(kin_proc_wait(owner, kin_after(LONG_WAIT), &st));
+	ASSERT_OK(kin_proc_wait(owner, kin_after(TEST_LONG_WAIT), &st));
 	kin_proc_free(owner);
 	if (st.kind == KIN_EXITED && st.code == 10) {
 		/* kin_worker_detach said no: nothing was promised. */
@@ -655,7 +585,7 @@ static void detach_then_owner_dies(const char *mode, int nworkers)
 	close(rel[1]);
 	char buf[256];
 	size_t got = 0;
-	kin_time end = kin_after(LONG_WAIT);
+	kin_time end = kin_after(TEST_LONG_WAIT);
 	for (;;) {
 		struct pollfd pf = {.fd = alive[0], .events = POLLIN};
 		kin_time left = end - kin_now();
@@ -723,7 +653,7 @@ TEST_TIMEOUT(review_zygote_fork_timeout_leaves_the_zygote_usable, 90)
 	 * cleanly (giving up on a zygote that broke its word is fair). */
 	r = kin_worker_spawn(loop, &o, &w, &why);
 	if (r == 0) {
-		int64_t answered = call_pid(w);
+		int64_t answered = test_call_pid(w);
 		if (answered != kin_worker_pid(w))
 			test_fail(__FILE__, __LINE__,
 				  "the worker forked as pid %d answers as pid %lld",
@@ -755,15 +685,15 @@ TEST(review_sup_never_restarts_a_temporary_sibling)
 		kin_sup *s;
 		kin_spawn_error why;
 		ASSERT_OK(kin_sup_start(loop, &o, specs, 2, &s, &why));
-		pid_t perm = sup_pid(s, "perm"), temp = sup_pid(s, "temp");
+		pid_t perm = test_sup_pid(s, "perm"), temp = test_sup_pid(s, "temp");
 		ASSERT(perm > 0 && temp > 0);
 		ASSERT_OK(kill(perm, SIGKILL));
 		run_until_restarted(loop, s, "perm", perm, __LINE__);
-		run_once_more(loop);
+		RUN_ONCE_MORE(loop);
 		if (kin_sup_worker(s, "temp") != NULL)
 			test_fail(__FILE__, __LINE__,
 				  "strategy %d restarted the temporary child (pid %d, was %d)",
-				  (int)strategies[k], (int)sup_pid(s, "temp"), (int)temp);
+				  (int)strategies[k], (int)test_sup_pid(s, "temp"), (int)temp);
 		ASSERT(!test_pid_alive(temp));
 		kin_sup_free(s);
 		test_loop_finish(loop, fds);
@@ -789,7 +719,7 @@ TEST(review_sup_max_restarts_uint_max)
 	}
 	ASSERT_OK(r);
 	for (int i = 0; i < 3; i++) {
-		pid_t a = sup_pid(s, "a");
+		pid_t a = test_sup_pid(s, "a");
 		ASSERT_OK(kill(a, SIGKILL));
 		run_until_restarted(loop, s, "a", a, __LINE__);
 	}
@@ -813,7 +743,7 @@ TEST(review_sup_backoff_forever_does_not_wrap)
 	kin_sup *s;
 	kin_spawn_error why;
 	ASSERT_OK(kin_sup_start(loop, &o, &spec, 1, &s, &why));
-	pid_t a = sup_pid(s, "a");
+	pid_t a = test_sup_pid(s, "a");
 	ASSERT_OK(kill(a, SIGKILL));
 	/* Until the restart is decided (and long after). */
 	kin_time end = kin_after(10 * KIN_SEC);
@@ -854,12 +784,12 @@ TEST(review_sup_may_be_freed_from_on_give_up)
 	kin_sup *s;
 	kin_spawn_error why;
 	ASSERT_OK(kin_sup_start(loop, &o, &spec, 1, &s, &why));
-	pid_t a = sup_pid(s, "a");
+	pid_t a = test_sup_pid(s, "a");
 	ASSERT_OK(kill(a, SIGKILL));
 	a = run_until_restarted(loop, s, "a", a, __LINE__);
 	ASSERT_OK(kill(a, SIGKILL)); /* the second restart passes the limit */
 	RUN_UNTIL(loop, &gave_up, 1);
-	run_once_more(loop);
+	RUN_ONCE_MORE(loop);
 	ASSERT_EQ(gave_up, 1);
 	test_loop_finish(loop, fds);
 }
@@ -883,7 +813,7 @@ static int64_t pool_pid(kin_pool *p, int *result)
 {
 	kin_reply rep;
 	int64_t pid = -1;
-	*result = kin_pool_call(p, "pid", NULL, kin_after(LONG_WAIT), &rep);
+	*result = kin_pool_call(p, "pid", NULL, kin_after(TEST_LONG_WAIT), &rep);
 	if (*result == 0)
 		(void)kin_mp_unpack(rep.data, rep.len, "i", &pid);
 	kin_reply_release(&rep);

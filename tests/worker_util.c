@@ -1,0 +1,80 @@
+/* Helpers for the worker, supervisor and pool suites: starting a worker of
+ * this binary, building arguments, and running the loop until a monitor
+ * or callback has counted enough events. */
+#include "harness.h"
+
+#include <sys/resource.h>
+
+/* Some tests crash or abort their workers on purpose; a core file of each
+ * would only fill the disk. */
+static const kin_rlimit nocore = {.resource = RLIMIT_CORE, .limit = {0, 0}};
+
+kin_worker *test_spawn_worker_opts(kin_loop *loop, const kin_worker_opts *o, const char *file,
+				   int line)
+{
+	kin_worker *w = NULL;
+	kin_spawn_error why;
+	int r = kin_worker_spawn(loop, o, &w, &why);
+	if (r < 0)
+		test_fail(file, line, "kin_worker_spawn: %s (%s)", why.message, kin_strerror(r));
+	return w;
+}
+
+kin_worker *test_spawn_worker(kin_loop *loop, unsigned threads, unsigned flags, const char *file,
+			      int line)
+{
+	kin_spawn_opts s = KIN_SPAWN_OPTS_INIT;
+	s.flags = flags;
+	s.rlimits = &nocore;
+	s.nrlimits = 1;
+	kin_worker_opts o = KIN_WORKER_OPTS_INIT;
+	o.spawn = &s;
+	o.threads = threads;
+	return test_spawn_worker_opts(loop, &o, file, line);
+}
+
+kin_msg test_int_args(kin_buf *b, int64_t v)
+{
+	b->len = 0;
+	/* Only running out of memory fails here: no caller's line to name. */
+	if (kin_mp_pack(b, "i", v) < 0)
+		test_fail(__FILE__, __LINE__, "kin_mp_pack failed");
+	return (kin_msg){.data = b->data, .len = b->len};
+}
+
+int64_t test_call_pid(kin_worker *w)
+{
+	kin_reply rep;
+	int64_t pid = -1;
+	if (kin_call(w, "pid", NULL, kin_after(TEST_LONG_WAIT), &rep) == 0)
+		(void)kin_mp_unpack(rep.data, rep.len, "i", &pid);
+	kin_reply_release(&rep);
+	return pid;
+}
+
+pid_t test_sup_pid(kin_sup *s, const char *id)
+{
+	kin_worker *w = kin_sup_worker(s, id);
+	return w ? kin_worker_pid(w) : -1;
+}
+
+void test_run_until(kin_loop *loop, const int *count, int want, const char *file, int line)
+{
+	kin_time end = kin_after(10 * KIN_SEC);
+	while (*count < want) {
+		if (kin_now() >= end)
+			test_fail(file, line, "the loop ran 10 s and %d of %d events came", *count,
+				  want);
+		/* Short passes: the callback that counts need not stop the loop. */
+		int r = kin_loop_run(loop, kin_after(50 * KIN_MSEC));
+		if (r < 0 && r != -ETIMEDOUT)
+			test_fail(file, line, "kin_loop_run: %s", kin_strerror(r));
+	}
+}
+
+void test_run_once_more(kin_loop *loop, const char *file, int line)
+{
+	int r = kin_loop_run(loop, kin_after(50 * KIN_MSEC));
+	if (r < 0 && r != -ETIMEDOUT)
+		test_fail(file, line, "kin_loop_run: %s", kin_strerror(r));
+}
