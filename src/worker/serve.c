@@ -138,16 +138,23 @@ static void *serve(void *arg)
 	}
 }
 
+const char **kin__handler_names(const kin_handler *handlers, size_t *n)
+{
+	*n = 0;
+	while (handlers && handlers[*n].name)
+		(*n)++;
+	const char **names = calloc(*n + 1, sizeof(*names));
+	for (size_t i = 0; names && i < *n; i++)
+		names[i] = handlers[i].name;
+	return names;
+}
+
 int kin__send_hello(kin_chan *chan, const kin_handler *handlers)
 {
-	size_t n = 0;
-	while (handlers && handlers[n].name)
-		n++;
-	const char **names = calloc(n + 1, sizeof(*names));
+	size_t n;
+	const char **names = kin__handler_names(handlers, &n);
 	if (!names)
 		return -ENOMEM;
-	for (size_t i = 0; i < n; i++)
-		names[i] = handlers[i].name;
 	kin_buf hello = KIN_BUF_INIT;
 	int r = kin__proto_hello(&hello, getpid(), names, n);
 	free(names);
@@ -157,12 +164,13 @@ int kin__send_hello(kin_chan *chan, const kin_handler *handlers)
 	return r;
 }
 
-_Noreturn void kin__serve(const kin_handler *handlers, kin_chan *chan, long threads)
+_Noreturn void kin__serve(const kin_handler *handlers, kin_chan *chan, long threads,
+			  bool greeted)
 {
 	server s = {.handlers = handlers, .chan = chan};
 	while (handlers && handlers[s.nhandlers].name)
 		s.nhandlers++;
-	int r = kin__send_hello(chan, handlers);
+	int r = greeted ? 0 : kin__send_hello(chan, handlers);
 	if (r == -EPIPE)
 		_exit(0); /* the owner gave up on us already */
 	if (r < 0)
@@ -223,7 +231,7 @@ static _Noreturn void run_worker(const kin_handler *handlers)
 		kin__worker_fail("fd 3 is not a kin chan", r);
 	if (zygote)
 		kin__zygote_serve(handlers, chan);
-	kin__serve(handlers, chan, threads);
+	kin__serve(handlers, chan, threads, false);
 }
 
 int kin_main(int argc, char **argv, const kin_handler *handlers)

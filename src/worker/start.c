@@ -78,28 +78,33 @@ static void bury(kin_proc *proc, kin_status *st)
 	kin_proc_free(proc);
 }
 
+int kin__hello_check(const kin_msg *msg, kin__pmsg *hello, kin_spawn_error *why)
+{
+	int r = kin__proto_decode(msg->data, msg->len, hello);
+	if (r == 0 && hello->type != KIN__P_HELLO) {
+		kin__pmsg_free(hello);
+		r = -EPROTO;
+	}
+	if (r == 0 && hello->version != KIN__PROTOCOL_VERSION) {
+		kin__spawn_error(why, -EPROTO, KIN_STEP_HANDSHAKE,
+				 "the worker speaks protocol %llu, kin speaks %d",
+				 (unsigned long long)hello->version, KIN__PROTOCOL_VERSION);
+		kin__pmsg_free(hello);
+		return -EPROTO;
+	}
+	if (r < 0)
+		kin__spawn_error(why, -EPROTO, KIN_STEP_HANDSHAKE,
+				 "the worker's first message is not a valid hello");
+	return r < 0 ? -EPROTO : 0;
+}
+
 static int handshake(kin_chan *chan, kin_proc *proc, int64_t timeout, kin__pmsg *hello,
 		     kin_spawn_error *why)
 {
 	kin_msg msg = KIN_MSG_INIT;
 	int r = kin_chan_recv(chan, &msg, kin_after(timeout));
 	if (r == 0) {
-		r = kin__proto_decode(msg.data, msg.len, hello);
-		if (r == 0 && hello->type != KIN__P_HELLO) {
-			kin__pmsg_free(hello);
-			r = -EPROTO;
-		}
-		if (r == 0 && hello->version != KIN__PROTOCOL_VERSION) {
-			kin__spawn_error(why, -EPROTO, KIN_STEP_HANDSHAKE,
-					 "the worker speaks protocol %llu, kin speaks %d",
-					 (unsigned long long)hello->version, KIN__PROTOCOL_VERSION);
-			kin__pmsg_free(hello);
-			r = -EPROTO;
-		} else if (r < 0) {
-			kin__spawn_error(why, -EPROTO, KIN_STEP_HANDSHAKE,
-					 "the worker's first message is not a valid hello");
-			r = -EPROTO;
-		}
+		r = kin__hello_check(&msg, hello, why);
 		kin_msg_release(&msg);
 		if (r < 0) {
 			kin_status st;
@@ -237,18 +242,26 @@ int kin__worker_spawn_as(kin_loop *loop, const kin_worker_opts *opts, const char
 	}
 	kin_proc *proc = NULL;
 	kin_chan *ours = NULL;
-	int r = o->zygote ? kin__zygote_fork(o->zygote, loop, o->threads, &proc, &ours, why)
-			  : exec_worker(loop, o, extra_env, &proc, &ours, why);
-	if (r < 0)
-		return r;
-	unsigned flags = o->zygote || !o->spawn ? 0 : o->spawn->flags;
 	kin__pmsg hello;
-	r = handshake(ours, proc, o->handshake_timeout_ns ? o->handshake_timeout_ns : DEFAULT_HANDSHAKE,
-		      &hello, why);
-	if (r < 0) {
-		kin_chan_free(ours);
-		return r;
+	int r;
+	if (o->zygote) {
+		/* The forked worker's hello carries its pidfd: one message. */
+		r = kin__zygote_fork(o->zygote, loop, o->threads, &proc, &ours, &hello, why);
+		if (r < 0)
+			return r;
+	} else {
+		r = exec_worker(loop, o, extra_env, &proc, &ours, why);
+		if (r < 0)
+			return r;
+		r = handshake(ours, proc,
+			      o->handshake_timeout_ns ? o->handshake_timeout_ns : DEFAULT_HANDSHAKE,
+			      &hello, why);
+		if (r < 0) {
+			kin_chan_free(ours);
+			return r;
+		}
 	}
+	unsigned flags = o->zygote || !o->spawn ? 0 : o->spawn->flags;
 	r = new_worker(loop, proc, ours, &hello, flags, ret);
 	kin__pmsg_free(&hello);
 	if (r < 0) {

@@ -124,9 +124,12 @@ void kin__monitors_free_all(kin_worker *w);
 _Noreturn void kin__worker_fail(const char *what, int err);
 /* serve.c: sends the hello for these handlers. */
 int kin__send_hello(kin_chan *chan, const kin_handler *handlers);
+/* serve.c: the names of `handlers`, in a NULL-terminated array to free(). */
+const char **kin__handler_names(const kin_handler *handlers, size_t *n);
 /* serve.c: says hello on chan and serves calls on `threads` threads until
  * the chan closes; then exits 0. */
-_Noreturn void kin__serve(const kin_handler *handlers, kin_chan *chan, long threads);
+_Noreturn void kin__serve(const kin_handler *handlers, kin_chan *chan, long threads,
+			  bool greeted);
 /* zygote.c: the zygote's side: forks a worker per request, never returns. */
 _Noreturn void kin__zygote_serve(const kin_handler *handlers, kin_chan *chan);
 
@@ -138,7 +141,9 @@ int kin__worker_spawn_as(kin_loop *loop, const kin_worker_opts *opts, const char
 int kin__worker_chan_pair(kin_chan **ours, kin_chan **theirs, kin_spawn_error *why);
 /* zygote.c: a new worker's process and chan, forked by the zygote. */
 int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_proc **proc,
-		     kin_chan **chan, kin_spawn_error *why);
+		     kin_chan **chan, kin__pmsg *hello, kin_spawn_error *why);
+/* start.c: checks that msg is a hello kin can talk to and decodes it. */
+int kin__hello_check(const kin_msg *msg, kin__pmsg *hello, kin_spawn_error *why);
 
 /* self.c: an O_PATH fd on this program's own binary, opened once; -errno
  * if it cannot be opened. */

@@ -7,11 +7,10 @@
  * Between the owner, its zygote and a new worker (kin's own business, not
  * part of docs/protocol.md), MessagePack arrays as chan payloads:
  *   owner -> zygote   [5, threads]  with the new worker's chan attached
- *   worker -> owner   [6, pid]      its own pidfd attached, on its own chan,
- *                                   then its hello as usual
+ *   worker -> owner   its HELLO, on its own chan, with its own pidfd attached
  *   zygote -> owner   [6, -errno]   when the fork failed
- * The new worker speaks first, so a spawn waits on no reply of the
- * zygote's: one hop fewer. */
+ * The new worker speaks first and once, so a spawn waits on no reply of
+ * the zygote's. */
 #include "worker.h"
 
 #include <errno.h>
@@ -35,27 +34,37 @@ struct kin_zygote {
 
 /* ---- the zygote's side */
 
-/* [6, result] with pidfd attached if >= 0 (which moves). Packed by hand
- * on the stack: a new worker's every touched heap page is a copy-on-write
- * fault, and this is on the path of every zygote spawn. */
-static int announce(kin_chan *chan, int64_t result, int pidfd)
+/* The zygote's failure to fork: [6, -errno]. */
+static int report_failure(kin_chan *chan, int err)
 {
-	int32_t v = (int32_t)result; /* a pid or a -errno */
-	unsigned char b[7] = {0x92, FORK_REPLY, 0xd2, /* [6, int32 BE] */
-			      (unsigned char)((uint32_t)v >> 24), (unsigned char)((uint32_t)v >> 16),
-			      (unsigned char)((uint32_t)v >> 8), (unsigned char)v};
-	int fds[1] = {pidfd};
-	kin_msg m = {.data = b, .len = sizeof(b), .fds = fds, .nfds = pidfd >= 0 ? 1 : 0};
-	int r = kin_chan_send(chan, &m, KIN_FOREVER);
-	if (r < 0 && pidfd >= 0)
-		close(pidfd);
+	kin_buf b = KIN_BUF_INIT;
+	int r = kin_mp_pack(&b, "[ii]", (size_t)2, (int64_t)FORK_REPLY, (int64_t)err);
+	if (r == 0)
+		r = kin_chan_send_bytes(chan, b.data, b.len, KIN_FOREVER);
+	kin_buf_free(&b);
 	return r;
+}
+
+/* Where the pid sits in a hello packed for INT32_MAX: [0, 1, 0xce + 4
+ * bytes, ...]. The zygote packs the hello once; each new worker writes its
+ * own pid in (big-endian, as MessagePack's uint32), so a spawn packs and
+ * allocates nothing: every heap page a fresh fork touches is a copy. */
+#define HELLO_PID_AT 3
+
+static bool hello_template(kin_buf *tpl, const kin_handler *handlers)
+{
+	size_t n;
+	const char **names = kin__handler_names(handlers, &n);
+	bool ok = names && kin__proto_hello(tpl, INT32_MAX, names, n) == 0 &&
+		  tpl->len > HELLO_PID_AT + 4 && (unsigned char)tpl->data[HELLO_PID_AT] == 0xce;
+	free(names);
+	return ok;
 }
 
 /* In the new worker: it tells the owner who it is, and serves on its own
  * chan as if it had been executed. */
 static _Noreturn void become_worker(kin_chan *zygote_chan, kin_chan *chan, long threads,
-				    const kin_handler *handlers, pid_t owner)
+				    const kin_handler *handlers, pid_t owner, kin_buf *hello)
 {
 	/* A fork does not keep the death signal; the owner is our parent. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != owner)
@@ -66,17 +75,28 @@ static _Noreturn void become_worker(kin_chan *zygote_chan, kin_chan *chan, long 
 	int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
 	if (pidfd < 0)
 		kin__worker_fail("pidfd_open", -errno);
-	int r = announce(chan, getpid(), pidfd);
+	uint32_t me = (uint32_t)getpid();
+	unsigned char *at = (unsigned char *)hello->data + HELLO_PID_AT + 1;
+	at[0] = (unsigned char)(me >> 24);
+	at[1] = (unsigned char)(me >> 16);
+	at[2] = (unsigned char)(me >> 8);
+	at[3] = (unsigned char)me;
+	int fds[1] = {pidfd};
+	kin_msg m = {.data = hello->data, .len = hello->len, .fds = fds, .nfds = 1};
+	int r = kin_chan_send(chan, &m, KIN_FOREVER);
 	if (r == -EPIPE)
 		_exit(0);
 	if (r < 0)
-		kin__worker_fail("announcing itself", r);
-	kin__serve(handlers, chan, threads);
+		kin__worker_fail("hello", r);
+	kin__serve(handlers, chan, threads, true);
 }
 
 _Noreturn void kin__zygote_serve(const kin_handler *handlers, kin_chan *chan)
 {
 	pid_t owner = getppid();
+	kin_buf hello = KIN_BUF_INIT;
+	if (!hello_template(&hello, handlers))
+		kin__worker_fail("packing the hello", -ENOMEM);
 	int r = kin__send_hello(chan, handlers);
 	if (r == -EPIPE)
 		_exit(0);
@@ -96,8 +116,8 @@ _Noreturn void kin__zygote_serve(const kin_handler *handlers, kin_chan *chan)
 		/* Single-threaded here, so a raw fork leaves no lock held. */
 		long pid = kin__clone_fork(CLONE_PARENT, 0, NULL);
 		if (pid == 0)
-			become_worker(chan, m.chans[0], (long)threads, handlers, owner);
-		r = pid < 0 ? announce(chan, -errno, -1) : 0;
+			become_worker(chan, m.chans[0], (long)threads, handlers, owner, &hello);
+		r = pid < 0 ? report_failure(chan, -errno) : 0;
 		kin_msg_release(&m); /* our copy of the worker's chan */
 		if (r == -EPIPE)
 			exit(0);
@@ -159,7 +179,7 @@ void kin_zygote_free(kin_zygote *z)
 }
 
 int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_proc **proc,
-		     kin_chan **chan, kin_spawn_error *why)
+		     kin_chan **chan, kin__pmsg *hello, kin_spawn_error *why)
 {
 	if (loop != z->loop) {
 		kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,
@@ -175,6 +195,7 @@ int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_proc *
 	kin_msg req = {.chans = give, .nchans = 1};
 	kin_msg rep = KIN_MSG_INIT;
 	kin_chan *zc = z->self->chan;
+	bool from_worker = false;
 	pthread_mutex_lock(&z->lock);
 	bool sent = false;
 	if (z->broken)
@@ -191,6 +212,7 @@ int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_proc *
 		/* The new worker's own first word, or the zygote's chan end of it
 		 * closed unused: the fork failed, and the zygote says why. */
 		r = kin_chan_recv(ours, &rep, kin_after(10 * KIN_SEC));
+		from_worker = r == 0;
 		if (r == KIN_CLOSED && kin_chan_recv(zc, &rep, kin_after(KIN_SEC)) != 0)
 			r = -ECHILD;
 		else if (r == KIN_CLOSED)
@@ -206,19 +228,23 @@ int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_proc *
 	kin_buf_free(&b);
 	if (!sent)
 		kin_chan_free(theirs); /* not sent: still ours */
-	int64_t type = 0, result = 0;
-	if (r == 0 &&
-	    (kin_mp_unpack(rep.data, rep.len, "[ii]", NULL, &type, &result) != (ssize_t)rep.len ||
-	     type != FORK_REPLY || rep.nfds != (result > 0 ? 1u : 0u) || rep.nchans))
-		r = -EPROTO;
-	if (r == 0 && result <= 0)
-		r = result < 0 ? (int)result : -EPROTO;
+	if (r == 0 && !from_worker) {
+		/* The zygote's word: why it could not fork. */
+		int64_t type = 0, err = 0;
+		r = kin_mp_unpack(rep.data, rep.len, "[ii]", NULL, &type, &err) == (ssize_t)rep.len &&
+				    type == FORK_REPLY && err < 0 && err > -4096
+			    ? (int)err
+			    : -EPROTO;
+	}
 	if (r == 0) {
-		r = kin__proc_adopt(loop, (pid_t)result, rep.fds[0], proc);
-		if (r < 0) /* ours to bury, or it stays a zombie */
-			kin__discard_child(rep.fds[0], (pid_t)result, 0);
-		else
+		r = rep.nfds == 1 && !rep.nchans ? kin__hello_check(&rep, hello, why) : -EPROTO;
+		pid_t pid = r == 0 ? (pid_t)hello->pid : -1;
+		if (r == 0 && (r = kin__proc_adopt(loop, pid, rep.fds[0], proc)) < 0)
+			kin__pmsg_free(hello);
+		if (r == 0)
 			rep.fds[0] = -1;
+		else if (pid > 0) /* ours to bury, or it stays a zombie */
+			kin__discard_child(rep.fds[0], pid, 0);
 	}
 	kin_msg_release(&rep);
 	if (r < 0) {
