@@ -31,7 +31,8 @@ typedef struct kin__pmsg {
 	kin__ptype type;
 	uint64_t version; /* HELLO */
 	int64_t pid;      /* HELLO */
-	char **names;     /* HELLO: NUL-terminated copies (kin__pmsg_free) */
+	char **names;     /* HELLO: NUL-terminated copies, in one block that a
+			   * single free() releases (kin__pmsg_free) */
 	size_t nnames;
 	uint64_t id;       /* CALL, REPLY, DETACH */
 	const char *name;  /* CALL, CAST: points into the decoded data, not */

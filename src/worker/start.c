@@ -151,19 +151,11 @@ static int new_worker(kin_loop *loop, kin_proc *proc, kin_chan *chan, kin__pmsg 
 	w->loop = loop;
 	w->proc = proc;
 	w->chan = chan;
-	w->names = calloc(hello->nnames ? hello->nnames : 1, sizeof(*w->names));
-	for (size_t i = 0; w->names && i < hello->nnames; i++) {
-		if (!(w->names[i] = strdup(hello->names[i])))
-			break;
-		w->nnames++;
-	}
-	if (!w->names || w->nnames != hello->nnames) {
-		for (size_t i = 0; w->names && i < w->nnames; i++)
-			free(w->names[i]);
-		free(w->names);
-		free(w);
-		return -ENOMEM;
-	}
+	/* The decoded names are one block: the worker takes it over. */
+	w->names = hello->names;
+	w->nnames = hello->nnames;
+	hello->names = NULL;
+	hello->nnames = 0;
 	w->spawn_flags = flags;
 	w->next_id = 1;
 	pthread_condattr_t ca;

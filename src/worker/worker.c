@@ -244,9 +244,7 @@ void kin__worker_destroy(kin_worker *w)
 		kin__proc_release(w->proc); /* it lives on; the loop reaps it */
 	else
 		kin_proc_free(w->proc);
-	for (size_t i = 0; i < w->nnames; i++)
-		free(w->names[i]);
-	free(w->names);
+	free(w->names); /* one block, from kin__proto_decode */
 	pthread_mutex_lock(&w->lock);
 	/* Calls not yet awaited end now (they cannot be answered any more),
 	 * and keep this struct until they are awaited or cancelled. */

@@ -34,7 +34,7 @@ struct kin_worker {
 	kin_loop *loop;
 	kin_proc *proc;
 	kin_chan *chan;
-	char **names;
+	char **names; /* one block: free(names) frees the strings too */
 	size_t nnames;
 	unsigned spawn_flags;
 
