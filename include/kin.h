@@ -827,8 +827,11 @@ void kin_sup_free(kin_sup *sup);
 
 /* N workers of one kind. Each call goes to the least busy one, and the
  * next call that finds a worker dead replaces it. kin_pool_call is
- * thread-safe; the other pool functions belong to the loop's thread (they
- * also free the workers that died). */
+ * thread-safe; the other pool functions belong to the loop's thread. A
+ * replaced worker is kept (its struct and pidfd) until one of them runs,
+ * since only the loop's thread may free it: a long-lived pool whose
+ * workers keep dying should call kin_pool_resize(pool, kin_pool_size(pool))
+ * from time to time. */
 typedef struct kin_pool kin_pool;
 int kin_pool_new(kin_loop *loop, const kin_worker_opts *opts, size_t size, kin_pool **ret,
 		 kin_spawn_error *why);
