@@ -589,7 +589,9 @@ int kin_main(int argc, char **argv, const kin_handler *handlers);
 
 /* A zygote: a copy of this program stopped inside its kin_main, before
  * main() does anything of its own, that forks ready workers on request,
- * for programs that start many. A forked worker is still the owner's own
+ * for programs that start many. It keeps one worker forked ahead (a
+ * spare, one more process), so a spawn only starts it and the zygote
+ * forks the next meanwhile. A forked worker is still the owner's own
  * child, linked to it and reaped by it like any other; it inherits the
  * zygote's environment, cwd and stdio (set through `spawn`, whose argv
  * must be NULL; tree mode and detaching are refused). Thread-safe. */
@@ -597,7 +599,8 @@ typedef struct kin_zygote kin_zygote;
 int kin_zygote_new(kin_loop *loop, const kin_spawn_opts *spawn, kin_zygote **ret,
 		   kin_spawn_error *why);
 pid_t kin_zygote_pid(const kin_zygote *zygote);
-/* Kills the zygote; the workers it forked live on. Accepts NULL. */
+/* Kills the zygote and its spare; the workers it forked live on. Accepts
+ * NULL. */
 void kin_zygote_free(kin_zygote *zygote);
 
 typedef struct kin_worker_opts {

@@ -627,42 +627,8 @@ TEST_TIMEOUT(review_detach_of_a_threaded_worker_outlives_the_owner, 60)
 
 /* ---------------------------------------------------------------- zygotes */
 
-/* zygote.c kin__zygote_fork: when the request was sent but no reply came
- * (zygote slow, stopped or dead), `theirs` is freed although the send
- * already moved it (double free). And the reply that comes later is read
- * as the answer to the next request: that worker is adopted under the
- * wrong pid, and the process forked for the new request is never reaped. */
-TEST_TIMEOUT(review_zygote_fork_timeout_leaves_the_zygote_usable, 90)
-{
-	int fds;
-	kin_loop *loop = test_loop_start(&fds);
-	kin_zygote *z;
-	kin_spawn_error why;
-	ASSERT_OK(kin_zygote_new(loop, NULL, &z, &why));
-	pid_t zp = kin_zygote_pid(z);
-	kin_worker_opts o = KIN_WORKER_OPTS_INIT;
-	o.zygote = z;
-	kin_worker *w = NULL;
-	/* The request goes out; the stopped zygote does not answer in time. */
-	ASSERT_OK(kill(zp, SIGSTOP));
-	int r = kin_worker_spawn(loop, &o, &w, &why);
-	ASSERT_OK(kill(zp, SIGCONT));
-	ASSERT(r < 0);
-	ASSERT(w == NULL);
-	/* The next fork gives a worker that is what it says it is, or fails
-	 * cleanly (giving up on a zygote that broke its word is fair). */
-	r = kin_worker_spawn(loop, &o, &w, &why);
-	if (r == 0) {
-		int64_t answered = test_call_pid(w);
-		if (answered != kin_worker_pid(w))
-			test_fail(__FILE__, __LINE__,
-				  "the worker forked as pid %d answers as pid %lld",
-				  (int)kin_worker_pid(w), (long long)answered);
-		kin_worker_free(w);
-	}
-	kin_zygote_free(z);
-	test_loop_finish(loop, fds);
-}
+/* The zygote that answers late (stopped, then continued) is covered in
+ * test_zygote.c: zygote_stopped_times_out_then_recovers. */
 
 /* ---------------------------------------------------------------- supervisors */
 

@@ -132,7 +132,8 @@ static int handshake(kin_chan *chan, kin_proc *proc, int64_t timeout, kin__pmsg 
 	}
 	bury(proc, &st);
 	if (r == -ETIMEDOUT)
-		kin__spawn_error(why, r, KIN_STEP_HANDSHAKE, "no hello from the worker within %.3g s",
+		kin__spawn_error(why, r, KIN_STEP_HANDSHAKE,
+				 "no hello from the worker within %.3g s",
 				 (double)timeout / (double)KIN_SEC);
 	else
 		kin__spawn_error(why, r, KIN_STEP_HANDSHAKE, "the handshake failed: %s",
@@ -194,8 +195,8 @@ static int exec_worker(kin_loop *loop, const kin_worker_opts *o, const char *ext
 		int exec_fd = -1;
 		if (!(o->spawn && o->spawn->argv) && (exec_fd = kin__self_exe_fd()) < 0) {
 			r = exec_fd;
-			kin__spawn_error(why, r, KIN_STEP_EXEC, "cannot open this program's binary: %s",
-					 kin_strerror(r));
+			kin__spawn_error(why, r, KIN_STEP_EXEC,
+					 "cannot open this program's binary: %s", kin_strerror(r));
 		} else {
 			r = kin__proc_spawn(loop, &ws.opts, exec_fd, proc, why);
 		}
@@ -236,18 +237,17 @@ int kin__worker_spawn_as(kin_loop *loop, const kin_worker_opts *opts, const char
 	kin_chan *ours = NULL;
 	kin__pmsg hello;
 	int r;
+	int64_t timeout = o->handshake_timeout_ns ? o->handshake_timeout_ns : DEFAULT_HANDSHAKE;
 	if (o->zygote) {
-		/* The forked worker's hello carries its pidfd: one message. */
-		r = kin__zygote_fork(o->zygote, loop, o->threads, &proc, &ours, &hello, why);
+		r = kin__zygote_fork(o->zygote, loop, o->threads, kin_after(timeout), &proc, &ours,
+				     &hello, why);
 		if (r < 0)
 			return r;
 	} else {
 		r = exec_worker(loop, o, extra_env, &proc, &ours, why);
 		if (r < 0)
 			return r;
-		r = handshake(ours, proc,
-			      o->handshake_timeout_ns ? o->handshake_timeout_ns : DEFAULT_HANDSHAKE,
-			      &hello, why);
+		r = handshake(ours, proc, timeout, &hello, why);
 		if (r < 0) {
 			kin_chan_free(ours);
 			return r;

@@ -66,8 +66,8 @@ struct kin_worker {
 	kin__link links;
 	bool trap_exits;
 	bool down_delivered; /* monitors and links have acted */
-	int firing;           /* inside monitor callbacks, which may free it */
-	bool free_requested;  /* kin_worker_free from such a callback */
+	int firing;          /* inside monitor callbacks, which may free it */
+	bool free_requested; /* kin_worker_free from such a callback */
 	kin_timer *late;     /* fires monitors added after the end */
 };
 
@@ -128,9 +128,9 @@ int kin__send_hello(kin_chan *chan, const kin_handler *handlers);
 const char **kin__handler_names(const kin_handler *handlers, size_t *n);
 /* serve.c: says hello on chan and serves calls on `threads` threads until
  * the chan closes; then exits 0. */
-_Noreturn void kin__serve(const kin_handler *handlers, kin_chan *chan, long threads,
-			  bool greeted);
-/* zygote.c: the zygote's side: forks a worker per request, never returns. */
+_Noreturn void kin__serve(const kin_handler *handlers, kin_chan *chan, long threads, bool greeted);
+/* zygote.c: the zygote's side: forks a spare worker per request, never
+ * returns. */
 _Noreturn void kin__zygote_serve(const kin_handler *handlers, kin_chan *chan);
 
 /* start.c: kin_worker_spawn, with one more "NAME=VALUE" for the worker's
@@ -140,8 +140,8 @@ int kin__worker_spawn_as(kin_loop *loop, const kin_worker_opts *opts, const char
 /* start.c: the chan pair a new worker and its owner talk over. */
 int kin__worker_chan_pair(kin_chan **ours, kin_chan **theirs, kin_spawn_error *why);
 /* zygote.c: a new worker's process and chan, forked by the zygote. */
-int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_proc **proc,
-		     kin_chan **chan, kin__pmsg *hello, kin_spawn_error *why);
+int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_time deadline,
+		     kin_proc **proc, kin_chan **chan, kin__pmsg *hello, kin_spawn_error *why);
 /* start.c: checks that msg is a hello kin can talk to and decodes it. */
 int kin__hello_check(const kin_msg *msg, kin__pmsg *hello, kin_spawn_error *why);
 

@@ -4,13 +4,24 @@
  * worker is still the owner's own child (CLONE_PARENT): the owner holds
  * its pidfd, reaps it and learns its real status, as for any worker.
  *
- * Between the owner, its zygote and a new worker (kin's own business, not
- * part of docs/protocol.md), MessagePack arrays as chan payloads:
- *   owner -> zygote   [5, threads]  with the new worker's chan attached
- *   worker -> owner   its HELLO, on its own chan, with its own pidfd attached
- *   zygote -> owner   [6, -errno]   when the fork failed
- * The new worker speaks first and once, so a spawn waits on no reply of
- * the zygote's. */
+ * The zygote forks one worker ahead of need: a spare, waiting on its own
+ * chan to the owner. A spawn starts the spare, so the fork is off the
+ * spawn's path, then asks the zygote for the next one. Android's pool of
+ * unspecialized app processes does the same for the same reason.
+ *
+ * The spare is announced to the owner, with its pidfd, as soon as it is
+ * forked: from then on the owner can bury it whatever happens to the
+ * zygote. Only a zygote killed between its fork and that message leaves
+ * a spare the owner never hears of (it exits, and stays a zombie until
+ * the owner exits); kin_zygote_free lets the zygote finish first.
+ *
+ * Between the owner, its zygote and a spare (kin's own business, not part
+ * of docs/protocol.md), MessagePack arrays as chan payloads:
+ *   owner -> zygote  [5]           fork a spare
+ *   zygote -> owner  [7, pid]      the spare's pidfd and chan attached
+ *   zygote -> owner  [6, -errno]   the fork failed
+ *   owner -> spare   [8, threads]  become a worker
+ *   spare -> owner   its HELLO, the first word of a worker */
 #include "worker.h"
 
 #include <errno.h>
@@ -19,35 +30,51 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define FORK_REQUEST 5
-#define FORK_REPLY 6
+#define SPARE_REQUEST 5
+#define SPARE_FAILED 6
+#define SPARE_READY 7
+#define SPARE_START 8
+
+typedef struct spare {
+	pid_t pid; /* 0: none */
+	int pidfd;
+	kin_chan *chan;
+} spare;
+
+#define NO_SPARE ((spare){.pid = 0, .pidfd = -1, .chan = NULL})
 
 struct kin_zygote {
 	kin_loop *loop;
-	kin_worker *self; /* the zygote, spoken to like any worker */
-	pthread_mutex_t lock; /* one fork request at a time */
-	bool broken;
+	kin_worker *self;     /* the zygote, spoken to like any worker */
+	pthread_mutex_t lock; /* the fields below */
+	spare spare;          /* forked, announced, not yet started */
+	bool asked;           /* a spare is asked for and not yet announced */
+	bool broken;          /* gone, or said something we cannot read */
 };
 
 /* ---- the zygote's side */
 
-/* The zygote's failure to fork: [6, -errno]. */
-static int report_failure(kin_chan *chan, int err)
+static int send_array(kin_chan *chan, const kin_msg *with, int64_t type, int64_t value)
 {
 	kin_buf b = KIN_BUF_INIT;
-	int r = kin_mp_pack(&b, "[ii]", (size_t)2, (int64_t)FORK_REPLY, (int64_t)err);
-	if (r == 0)
-		r = kin_chan_send_bytes(chan, b.data, b.len, KIN_FOREVER);
+	int r = kin_mp_pack(&b, "[ii]", (size_t)2, type, value);
+	if (r == 0) {
+		kin_msg m = with ? *with : (kin_msg)KIN_MSG_INIT;
+		m.data = b.data;
+		m.len = b.len;
+		r = kin_chan_send(chan, &m, KIN_FOREVER);
+	}
 	kin_buf_free(&b);
 	return r;
 }
 
 /* Where the pid sits in a hello packed for INT32_MAX: [0, 1, 0xce + 4
- * bytes, ...]. The zygote packs the hello once; each new worker writes its
- * own pid in (big-endian, as MessagePack's uint32), so a spawn packs and
+ * bytes, ...]. The zygote packs the hello once; each spare writes its own
+ * pid in (big-endian, as MessagePack's uint32), so a spare packs and
  * allocates nothing: every heap page a fresh fork touches is a copy. */
 #define HELLO_PID_AT 3
 
@@ -61,34 +88,80 @@ static bool hello_template(kin_buf *tpl, const kin_handler *handlers)
 	return ok;
 }
 
-/* In the new worker: it tells the owner who it is, and serves on its own
- * chan as if it had been executed. */
-static _Noreturn void become_worker(kin_chan *zygote_chan, kin_chan *chan, long threads,
-				    const kin_handler *handlers, pid_t owner, kin_buf *hello)
+static void hello_set_pid(kin_buf *hello, pid_t pid)
 {
-	/* A fork does not keep the death signal; the owner is our parent. */
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != owner)
-		_exit(KIN__WORKER_FAILED);
-	/* Only the fd: shutting the zygote's chan down would cut it off for
-	 * the zygote too. Its few bytes of memory go with this process. */
-	close(kin_chan_fd(zygote_chan));
-	int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
-	if (pidfd < 0)
-		kin__worker_fail("pidfd_open", -errno);
-	uint32_t me = (uint32_t)getpid();
+	uint32_t me = (uint32_t)pid;
 	unsigned char *at = (unsigned char *)hello->data + HELLO_PID_AT + 1;
 	at[0] = (unsigned char)(me >> 24);
 	at[1] = (unsigned char)(me >> 16);
 	at[2] = (unsigned char)(me >> 8);
 	at[3] = (unsigned char)me;
-	int fds[1] = {pidfd};
-	kin_msg m = {.data = hello->data, .len = hello->len, .fds = fds, .nfds = 1};
-	int r = kin_chan_send(chan, &m, KIN_FOREVER);
+}
+
+/* In the spare: it waits for the owner to start it, then tells the owner
+ * who it is and serves on its chan as if it had been executed. */
+static _Noreturn void be_spare(int zygote_fd, int owner_end_fd, kin_chan *chan, pid_t owner,
+			       const kin_handler *handlers, kin_buf *hello)
+{
+	/* A fork does not keep the death signal; the owner is our parent. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != owner)
+		_exit(KIN__WORKER_FAILED);
+	/* Only the fds: freeing the chans would touch what the zygote still
+	 * uses. Their few bytes of memory go with this process. */
+	close(zygote_fd);
+	close(owner_end_fd);
+	hello_set_pid(hello, getpid());
+	kin_msg m = KIN_MSG_INIT;
+	int r = kin_chan_recv(chan, &m, KIN_FOREVER);
+	if (r == KIN_CLOSED)
+		_exit(0); /* the owner let its spare go */
+	int64_t type, threads;
+	if (r < 0 ||
+	    kin_mp_unpack(m.data, m.len, "[ii]", NULL, &type, &threads) != (ssize_t)m.len ||
+	    type != SPARE_START || m.nfds || m.nchans || threads < 1 || threads > 1024)
+		kin__worker_fail("the start of a spare worker", r < 0 ? r : -EPROTO);
+	kin_msg_release(&m);
+	r = kin_chan_send_bytes(chan, hello->data, hello->len, KIN_FOREVER);
 	if (r == -EPIPE)
 		_exit(0);
 	if (r < 0)
 		kin__worker_fail("hello", r);
-	kin__serve(handlers, chan, threads, true);
+	kin__serve(handlers, chan, (long)threads, true);
+}
+
+/* Forks a spare and announces it, or says why not. 0, or -EPIPE once the
+ * owner has gone. */
+static int fork_spare(kin_chan *zc, pid_t owner, const kin_handler *handlers, kin_buf *hello)
+{
+	kin_chan *owner_end, *spare_end;
+	int r = kin_chan_pair(&owner_end, &spare_end);
+	if (r < 0)
+		return send_array(zc, NULL, SPARE_FAILED, r);
+	int pidfd = -1;
+	/* Single-threaded here, so a raw fork leaves no lock held. */
+	long pid = kin__clone_fork(CLONE_PARENT, 0, &pidfd);
+	if (pid == 0)
+		be_spare(kin_chan_fd(zc), kin_chan_fd(owner_end), spare_end, owner, handlers,
+			 hello);
+	kin_chan_free(spare_end); /* the spare's now */
+	if (pid < 0) {
+		r = -errno;
+		kin_chan_free(owner_end);
+		return send_array(zc, NULL, SPARE_FAILED, r);
+	}
+	int fds[1] = {pidfd};
+	kin_chan *chans[1] = {owner_end};
+	kin_msg with = {.fds = fds, .nfds = 1, .chans = chans, .nchans = 1};
+	r = send_array(zc, &with, SPARE_READY, pid);
+	if (r < 0) {
+		/* The owner is gone or unreachable; the spare cannot be announced,
+		 * so it must not live on. Its parent, if alive, reaps it. */
+		if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) < 0)
+			(void)kill((pid_t)pid, SIGKILL);
+		close(pidfd);
+		kin_chan_free(owner_end);
+	}
+	return r;
 }
 
 _Noreturn void kin__zygote_serve(const kin_handler *handlers, kin_chan *chan)
@@ -107,23 +180,112 @@ _Noreturn void kin__zygote_serve(const kin_handler *handlers, kin_chan *chan)
 		r = kin_chan_recv(chan, &m, KIN_FOREVER);
 		if (r == KIN_CLOSED)
 			exit(0);
-		int64_t type, threads;
-		if (r < 0 ||
-		    kin_mp_unpack(m.data, m.len, "[ii]", NULL, &type, &threads) != (ssize_t)m.len ||
-		    type != FORK_REQUEST || m.nchans != 1 || m.nfds != 0 || threads < 1 ||
-		    threads > 1024)
-			kin__worker_fail("a fork request", r < 0 ? r : -EPROTO);
-		/* Single-threaded here, so a raw fork leaves no lock held. */
-		long pid = kin__clone_fork(CLONE_PARENT, 0, NULL);
-		if (pid == 0)
-			become_worker(chan, m.chans[0], (long)threads, handlers, owner, &hello);
-		r = pid < 0 ? report_failure(chan, -errno) : 0;
-		kin_msg_release(&m); /* our copy of the worker's chan */
+		int64_t type;
+		if (r < 0 || kin_mp_unpack(m.data, m.len, "[i]", NULL, &type) != (ssize_t)m.len ||
+		    type != SPARE_REQUEST || m.nchans || m.nfds)
+			kin__worker_fail("a request for a spare", r < 0 ? r : -EPROTO);
+		kin_msg_release(&m);
+		r = fork_spare(chan, owner, handlers, &hello);
 		if (r == -EPIPE)
 			exit(0);
 		if (r < 0)
-			kin__worker_fail("replying to a fork request", r);
+			kin__worker_fail("announcing a spare", r);
 	}
+}
+
+/* ---- the owner's side; the zygote's lock is held */
+
+static bool gone(int r)
+{
+	return r == KIN_CLOSED || r == -EPIPE || r == -ECONNRESET;
+}
+
+/* A zygote gone, or no longer making sense, is done for: -ECHILD. */
+static int give_up_on(kin_zygote *z)
+{
+	z->broken = true;
+	z->asked = false;
+	(void)kin_worker_kill(z->self, SIGKILL);
+	return -ECHILD;
+}
+
+static int ask_for_spare(kin_zygote *z)
+{
+	if (z->asked || z->broken)
+		return 0;
+	kin_buf b = KIN_BUF_INIT;
+	int r = kin_mp_pack(&b, "[i]", (size_t)1, (int64_t)SPARE_REQUEST);
+	if (r == 0)
+		r = kin_chan_send_bytes(z->self->chan, b.data, b.len, kin_after(KIN_SEC));
+	kin_buf_free(&b);
+	z->asked = r == 0;
+	if (gone(r))
+		r = give_up_on(z);
+	return r;
+}
+
+/* Reads the zygote's answer to the spare asked for into z->spare. A late
+ * answer stays asked for, and is read next time. */
+static int receive_spare(kin_zygote *z, kin_time deadline)
+{
+	kin_msg m = KIN_MSG_INIT;
+	int r = kin_chan_recv(z->self->chan, &m, deadline);
+	if (r == -ETIMEDOUT || r == -EAGAIN)
+		return r;
+	z->asked = false;
+	int64_t type = -1, v = 0;
+	bool whole =
+		r == 0 && kin_mp_unpack(m.data, m.len, "[ii]", NULL, &type, &v) == (ssize_t)m.len;
+	if (whole && type == SPARE_READY && m.nfds == 1 && m.nchans == 1 && v > 0 &&
+	    v <= INT32_MAX) {
+		z->spare = (spare){.pid = (pid_t)v, .pidfd = m.fds[0], .chan = m.chans[0]};
+		m.fds[0] = -1;
+		m.chans[0] = NULL;
+	} else if (whole && type == SPARE_FAILED && !m.nfds && !m.nchans && v < 0 && v > -4096) {
+		r = (int)v;
+	} else {
+		/* Gone, or no longer making sense: this zygote is done for. */
+		r = gone(r) ? -ECHILD : r < 0 ? r : -EPROTO;
+		(void)give_up_on(z);
+	}
+	kin_msg_release(&m);
+	return r;
+}
+
+/* Kills and reaps a spare that did not become a worker. */
+static void let_spare_go(spare *s)
+{
+	kin_chan_free(s->chan);
+	kin__discard_child(s->pidfd, s->pid, 0);
+	kin__close(s->pidfd);
+	*s = NO_SPARE;
+}
+
+/* The spare in hand, or the next one the zygote forks. */
+static int take_spare(kin_zygote *z, kin_time deadline, spare *s)
+{
+	int r = 0;
+	if (!z->spare.pid && (r = ask_for_spare(z)) == 0)
+		r = receive_spare(z, deadline);
+	if (r == 0) {
+		*s = z->spare;
+		z->spare = NO_SPARE;
+	}
+	return r;
+}
+
+/* Starts the spare; *hello is its first word. */
+static int start_spare(spare *s, unsigned threads, kin_time deadline, kin_msg *hello)
+{
+	kin_buf b = KIN_BUF_INIT;
+	int r = kin_mp_pack(&b, "[ii]", (size_t)2, (int64_t)SPARE_START,
+			    (int64_t)(threads ? threads : 1));
+	if (r == 0)
+		r = kin_chan_send_bytes(s->chan, b.data, b.len, deadline);
+	kin_buf_free(&b);
+	if (r == 0)
+		r = kin_chan_recv(s->chan, hello, deadline);
+	return r;
 }
 
 /* ---- the owner's side */
@@ -159,7 +321,11 @@ int kin_zygote_new(kin_loop *loop, const kin_spawn_opts *spawn, kin_zygote **ret
 		return r;
 	}
 	z->loop = loop;
+	z->spare = NO_SPARE;
 	pthread_mutex_init(&z->lock, NULL);
+	/* The first spare, forked while the caller goes on. If the request
+	 * cannot go now, the first spawn asks again. */
+	(void)ask_for_spare(z);
 	*ret = z;
 	return 0;
 }
@@ -173,88 +339,77 @@ void kin_zygote_free(kin_zygote *z)
 {
 	if (!z)
 		return;
+	if (z->spare.pid)
+		let_spare_go(&z->spare);
+	if (z->asked && !z->broken) {
+		/* A spare may be being forked: let the zygote finish and
+		 * announce it (it stops when it reads our end of its chan shut),
+		 * then bury what it announced. */
+		(void)shutdown(kin_chan_fd(z->self->chan), SHUT_WR);
+		kin_status st;
+		(void)kin_proc_wait(kin_worker_proc(z->self), kin_after(KIN_SEC), &st);
+		while (receive_spare(z, 0) == 0)
+			let_spare_go(&z->spare);
+	}
 	kin_worker_free(z->self);
 	pthread_mutex_destroy(&z->lock);
 	free(z);
 }
 
-int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_proc **proc,
-		     kin_chan **chan, kin__pmsg *hello, kin_spawn_error *why)
+int kin__zygote_fork(kin_zygote *z, kin_loop *loop, unsigned threads, kin_time deadline,
+		     kin_proc **proc, kin_chan **chan, kin__pmsg *hello, kin_spawn_error *why)
 {
 	if (loop != z->loop) {
 		kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,
 				 "the zygote belongs to another loop");
 		return -EINVAL;
 	}
-	kin_chan *ours, *theirs;
-	int r = kin__worker_chan_pair(&ours, &theirs, why);
-	if (r < 0)
-		return r;
-	kin_buf b = KIN_BUF_INIT;
-	kin_chan *give[1] = {theirs};
-	kin_msg req = {.chans = give, .nchans = 1};
 	kin_msg rep = KIN_MSG_INIT;
-	kin_chan *zc = z->self->chan;
-	bool from_worker = false;
+	spare s = NO_SPARE;
+	bool started = false;
 	pthread_mutex_lock(&z->lock);
-	bool sent = false;
-	if (z->broken)
+	int r = -ECHILD;
+	/* A spare can die unused (killed, out of memory): one more try then. */
+	for (int tries = 0; tries < 2 && !z->broken; tries++) {
+		r = take_spare(z, deadline, &s);
+		if (r < 0)
+			break;
+		r = start_spare(&s, threads, deadline, &rep);
+		started = r == 0;
+		if (!gone(r))
+			break;
+		let_spare_go(&s);
 		r = -ECHILD;
-	else
-		r = kin_mp_pack(&b, "[ii]", (size_t)2, (int64_t)FORK_REQUEST, (int64_t)(threads ? threads : 1));
-	if (r == 0) {
-		req.data = b.data;
-		req.len = b.len;
-		r = kin_chan_send(zc, &req, kin_after(10 * KIN_SEC));
-		sent = r == 0;
 	}
-	if (r == 0) {
-		/* The new worker's own first word, or the zygote's chan end of it
-		 * closed unused: the fork failed, and the zygote says why. */
-		r = kin_chan_recv(ours, &rep, kin_after(10 * KIN_SEC));
-		from_worker = r == 0;
-		if (r == KIN_CLOSED && kin_chan_recv(zc, &rep, kin_after(KIN_SEC)) != 0)
-			r = -ECHILD;
-		else if (r == KIN_CLOSED)
-			r = 0;
-		if (r != 0) {
-			/* An answer may still come on its chan, and be read as the
-			 * next one's: this zygote is done for. */
-			z->broken = true;
-			(void)kin_worker_kill(z->self, SIGKILL);
-		}
-	}
-	pthread_mutex_unlock(&z->lock);
-	kin_buf_free(&b);
-	if (!sent)
-		kin_chan_free(theirs); /* not sent: still ours */
-	if (r == 0 && !from_worker) {
-		/* The zygote's word: why it could not fork. */
-		int64_t type = 0, err = 0;
-		r = kin_mp_unpack(rep.data, rep.len, "[ii]", NULL, &type, &err) == (ssize_t)rep.len &&
-				    type == FORK_REPLY && err < 0 && err > -4096
-			    ? (int)err
-			    : -EPROTO;
-	}
-	if (r == 0) {
-		r = rep.nfds == 1 && !rep.nchans ? kin__hello_check(&rep, hello, why) : -EPROTO;
-		pid_t pid = r == 0 ? (pid_t)hello->pid : -1;
-		if (r == 0 && (r = kin__proc_adopt(loop, pid, rep.fds[0], proc)) < 0)
+	const char *failed = "the zygote could not give a worker";
+	if (started) {
+		failed = NULL; /* kin__hello_check says why itself */
+		r = kin__hello_check(&rep, hello, why);
+		if (r == 0 && (rep.nfds || rep.nchans || hello->pid != s.pid)) {
 			kin__pmsg_free(hello);
+			r = -EPROTO;
+			failed = "the worker forked by the zygote sent a bad hello";
+		}
+		if (r == 0 && (r = kin__proc_adopt(loop, s.pid, s.pidfd, proc)) < 0) {
+			kin__pmsg_free(hello);
+			failed = "cannot watch the worker forked by the zygote";
+		}
 		if (r == 0)
-			rep.fds[0] = -1;
-		else if (pid > 0) /* ours to bury, or it stays a zombie */
-			kin__discard_child(rep.fds[0], pid, 0);
+			s.pidfd = -1;
 	}
+	/* The next spare is forked while this worker gets to work. */
+	(void)ask_for_spare(z);
+	pthread_mutex_unlock(&z->lock);
 	kin_msg_release(&rep);
 	if (r < 0) {
-		kin_chan_free(ours);
-		if (r == KIN_CLOSED)
-			r = -ECHILD;
-		kin__spawn_error(why, r, KIN_STEP_CLONE, "the zygote could not fork a worker: %s",
-				 r == -ECHILD ? "it is gone" : kin_strerror(r));
+		if (s.pid)
+			let_spare_go(&s);
+		if (failed)
+			kin__spawn_error(why, r, started ? KIN_STEP_HANDSHAKE : KIN_STEP_CLONE,
+					 "%s: %s", failed,
+					 r == -ECHILD ? "it is gone" : kin_strerror(r));
 		return r;
 	}
-	*chan = ours;
+	*chan = s.chan;
 	return 0;
 }
