@@ -84,6 +84,15 @@ KIN__CHILD_SIDE _Noreturn void kin__tree_init(kin__plan *plan)
 	int sfd = signalfd(-1, &all, SFD_CLOEXEC);
 	if (sfd < 0)
 		kin__child_fail(plan, KIN_STEP_CLONE, errno);
+	/* We share no handlers with the owner but start with copies of its.
+	 * An owner that ignores SIGCHLD (or sets SA_NOCLDWAIT) would have our
+	 * children reaped by the kernel with no SIGCHLD sent, and we would
+	 * never learn that the program ended. */
+	struct sigaction dfl;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	if (sigaction(SIGCHLD, &dfl, NULL) < 0)
+		kin__child_fail(plan, KIN_STEP_CLONE, errno);
 
 	/* The program dies with us: as pid 1 goes, the kernel kills the rest. */
 	plan->pdeathsig = true;
