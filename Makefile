@@ -23,8 +23,9 @@ else
   OPT := -O2 -g
 endif
 ALL_CFLAGS := $(BASE_CFLAGS) $(OPT) $(CFLAGS)
-# msgpack-c (libmsgpack-dev) encodes the worker protocol.
-LDLIBS := -pthread -lmsgpackc
+# msgpack-c (libmsgpack-dev) encodes the worker protocol; libseccomp
+# (libseccomp-dev) compiles sandbox seccomp profiles to BPF.
+LDLIBS := -pthread -lmsgpackc -lseccomp
 
 LIB_SRC := $(sort $(wildcard src/*/*.c))
 CLI_SRC := $(sort $(wildcard cli/*.c))
@@ -47,7 +48,7 @@ FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZERS := $(FUZZ_SRC:fuzz/fuzz_%.c=$(O)/fuzz/%)
 # Library sources that make fuzz (libFuzzer) compiles into every target.
 FUZZ_LIB_SRC := $(sort src/core/buf.c src/worker/mp.c src/worker/protocol.c \
-	$(wildcard src/core/*.c src/chan/*.c))
+	src/sandbox/profile.c $(wildcard src/core/*.c src/chan/*.c))
 FUZZ_SECONDS ?= 60
 
 .PHONY: all build test test-build demo bench fuzz install uninstall deps clean format
@@ -59,8 +60,10 @@ $(O)/%.o: %.c include/kin.h $(wildcard src/*/*.h cli/*.h tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-# The parser's unit tests compile cli/parse.c into the test binary.
+# The parser's unit tests compile cli/parse.c into the test binary; the
+# sandbox options' tests compile run_options.c and run_sandbox.c.
 $(O)/tests/test_cli_parse.o: cli/parse.c
+$(O)/tests/test_cli_sandbox.o: cli/run_options.c cli/run_sandbox.c
 
 $(STATIC): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -101,6 +104,13 @@ $(O)/fuzz/chan_frame: fuzz/fuzz_chan_frame.c fuzz/standalone.c $(STATIC)
 $(O)/fuzz/protocol: fuzz/fuzz_protocol.c fuzz/standalone.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ fuzz/fuzz_protocol.c fuzz/standalone.c $(STATIC) $(LDLIBS)
+
+# The seccomp_profile target fuzzes the profile file parser, which needs
+# nothing but itself (libseccomp stays out of it).
+$(O)/fuzz/seccomp_profile: fuzz/fuzz_seccomp_profile.c fuzz/standalone.c src/sandbox/profile.c \
+		src/sandbox/sandbox.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ fuzz/fuzz_seccomp_profile.c fuzz/standalone.c src/sandbox/profile.c
 
 # Coverage-guided fuzzing with libFuzzer (clang), FUZZ_SECONDS per target.
 fuzz:

@@ -108,6 +108,9 @@ typedef enum kin_stdio_kind {
 	KIN_STDIO_FD,          /* the owner's fd in .fd (left open in the owner) */
 	KIN_STDIO_CLOSED,      /* the child starts with this fd closed */
 	KIN_STDIO_TO_STDOUT,   /* stderr only: whatever the child's stdout is */
+	/* A pipe whose other end is already closed: reads see end of file,
+	 * writes fail with EPIPE. The fd number stays taken, unlike CLOSED. */
+	KIN_STDIO_CLOSED_PIPE,
 } kin_stdio_kind;
 
 typedef struct kin_stdio {
@@ -152,6 +155,128 @@ enum {
 	KIN_SPAWN_SET_GID = 1u << 6,
 };
 
+/* ---------------------------------------------------------------- sandbox */
+
+/* New namespaces for a sandboxed child, each on its own or all together. */
+enum {
+	KIN_NS_USER = 1u << 0,
+	KIN_NS_PID = 1u << 1,
+	KIN_NS_NET = 1u << 2,
+	KIN_NS_MOUNT = 1u << 3,
+	KIN_NS_UTS = 1u << 4,
+	KIN_NS_IPC = 1u << 5,
+	KIN_NS_CGROUP = 1u << 6,
+	KIN_NS_ALL = (1u << 7) - 1,
+};
+
+/* One step of building a sandbox's root, as bubblewrap spells them. Paths
+ * inside (dest) are resolved in the new root without following any
+ * symlink; a step whose dest goes through one fails with -ELOOP. */
+typedef enum kin_mount_kind {
+	KIN_MOUNT_BIND = 1,   /* host path `source` at `dest`, read-write */
+	KIN_MOUNT_RO_BIND,    /* the same, read-only all the way down */
+	KIN_MOUNT_DEV_BIND,   /* the same, with its device nodes usable */
+	KIN_MOUNT_TMPFS,      /* an empty tmpfs (mode 0755 unless set) */
+	KIN_MOUNT_PROC,       /* proc of the sandbox's pid namespace */
+	KIN_MOUNT_DEV,        /* a minimal /dev: null zero full random urandom
+			       * tty, the fd/stdin/stdout/stderr links, pts, shm */
+	KIN_MOUNT_DIR,        /* a directory (mode 0755 unless set) */
+	KIN_MOUNT_SYMLINK,    /* a symlink at `dest` whose target is `source` */
+	KIN_MOUNT_REMOUNT_RO, /* the mount at `dest` becomes read-only */
+} kin_mount_kind;
+
+typedef struct kin_mount {
+	kin_mount_kind kind;
+	const char *source; /* BIND kinds: a host path; SYMLINK: the target */
+	const char *dest;   /* absolute, inside the sandbox */
+	mode_t mode;        /* TMPFS and DIR; 0 means 0755 */
+} kin_mount;
+
+/* seccomp profiles, any together (through libseccomp). */
+enum {
+	/* Denies ptrace, mount and the new mount API, unshare, setns, clone
+	 * with namespace flags (clone3: ENOSYS, so libc falls back to clone),
+	 * kexec_*, bpf, perf_event_open, keyctl, add_key, request_key, and
+	 * TIOCSTI and TIOCLINUX on ttys. */
+	KIN_SECCOMP_DEFAULT = 1u << 0,
+	/* Denies new sockets other than AF_UNIX, and io_uring, which could
+	 * make them. */
+	KIN_SECCOMP_NO_NETWORK = 1u << 1,
+};
+
+typedef enum kin_seccomp_action {
+	KIN_SECCOMP_EPERM = 0, /* a denied call fails with EPERM */
+	KIN_SECCOMP_KILL,      /* a denied call kills the process (SIGSYS) */
+} kin_seccomp_action;
+
+/* Landlock: with any rule, the sandbox may reach only these paths. */
+enum {
+	KIN_LANDLOCK_READ = 1u << 0,  /* read files, list directories */
+	KIN_LANDLOCK_WRITE = 1u << 1, /* write, create, remove, rename */
+	KIN_LANDLOCK_EXEC = 1u << 2,  /* execute files */
+};
+
+typedef struct kin_landlock_rule {
+	const char *path; /* inside the sandbox, after its mounts */
+	unsigned access;  /* KIN_LANDLOCK_* */
+} kin_landlock_rule;
+
+/* Runs in the child once the sandbox is built (namespaces, mounts,
+ * hostname, network), before privileges are dropped and the program
+ * starts: it may still mount, say. The child is a fork of this process:
+ * if the process has other threads, call only async-signal-safe functions.
+ * Return 0, or a negative errno to fail the spawn with it. */
+typedef int (*kin_sandbox_init)(int fd, void *userdata);
+
+typedef struct kin_sandbox {
+	unsigned namespaces; /* KIN_NS_*. Without privilege, a user
+			      * namespace comes with any other, as in bwrap. */
+	/* Inside a new user namespace the caller is this uid and gid (0, root
+	 * of the namespace, unless set); setgroups is denied. */
+	uid_t uid;
+	gid_t gid;
+	const char *hostname; /* needs KIN_NS_UTS */
+	/* With steps (or ro_root), the child gets a new root: a tmpfs built
+	 * from the steps in order, then pivot_root. Needs KIN_NS_MOUNT. */
+	const kin_mount *mounts;
+	size_t nmounts;
+	/* Keep the host's root, read-only, as the first steps: ro-bind / /,
+	 * then a minimal dev at /dev (a nodev bind leaves the host's device
+	 * nodes unusable). */
+	bool ro_root;
+	/* A new net namespace has only `lo`, up unless this is set. */
+	bool lo_down;
+	/* Capabilities kept (bit N for capability N, e.g. 1ull << 12 for
+	 * CAP_NET_ADMIN); every other one is dropped from every set, bounding
+	 * and ambient included. no_new_privs is always set. */
+	uint64_t caps;
+	unsigned seccomp;         /* KIN_SECCOMP_* */
+	const char *seccomp_file; /* a profile of your own: docs/sandbox.md */
+	kin_seccomp_action seccomp_action;
+	const kin_landlock_rule *landlock;
+	size_t nlandlock;
+	/* cgroup v2 limits, 0 for none: bytes, processes, and thousandths of
+	 * a CPU (1500 = one and a half). kin makes a cgroup for the child
+	 * under `cgroup_parent` (NULL: the one this process is in), which must
+	 * be delegated with those controllers, and removes it afterwards.
+	 * Without them the spawn fails with a message saying what is missing. */
+	uint64_t memory_max;
+	uint64_t pids_max;
+	uint32_t cpu_millis;
+	const char *cgroup_parent;
+	/* Runs in the child (see kin_sandbox_init); init_fd is its argument
+	 * and crosses into the child even if no fd map names it. */
+	kin_sandbox_init init;
+	void *init_userdata;
+	int init_fd;
+	/* With KIN_NS_PID the program runs under a small pid 1 of kin's, which
+	 * forwards signals, reaps orphans and exits with the program's status;
+	 * this makes the program pid 1 itself instead. */
+	bool as_pid_1;
+} kin_sandbox;
+
+#define KIN_SANDBOX_INIT {.init_fd = -1}
+
 typedef struct kin_spawn_opts {
 	/* argv[0] names the program: a path if it contains '/', else it is
 	 * searched in the child's PATH. NULL-terminated, at least one entry. */
@@ -175,6 +300,10 @@ typedef struct kin_spawn_opts {
 	/* Capacity of each pipe kin creates, in bytes; 0 keeps the kernel's
 	 * default (64 KiB). This is the most a stream ever holds. */
 	size_t pipe_size;
+	/* Run the child in a sandbox (NULL: none). Inside one the environment
+	 * starts empty unless env_mode is KIN_ENV_LIST (env_set adds to it),
+	 * and only stdio and the mapped fds cross in. */
+	const kin_sandbox *sandbox;
 } kin_spawn_opts;
 
 #define KIN_SPAWN_OPTS_INIT {0}
@@ -193,6 +322,9 @@ typedef struct kin_status {
 	int code;   /* KIN_EXITED */
 	int signal; /* KIN_KILLED */
 	bool core_dumped;
+	/* KIN_KILLED by the kernel's out-of-memory killer, in the cgroup of a
+	 * sandbox with memory_max (kin only knows where it made the cgroup). */
+	bool oom_killed;
 	struct rusage rusage;
 } kin_status;
 
@@ -215,6 +347,14 @@ typedef enum kin_spawn_step {
 	KIN_STEP_CWD,
 	KIN_STEP_EXEC,
 	KIN_STEP_HANDSHAKE, /* a worker's first message (kin_worker_spawn) */
+	KIN_STEP_NAMESPACES,  /* sandbox: new namespaces, the user maps */
+	KIN_STEP_MOUNT,       /* sandbox: a step of the new root, or pivot_root */
+	KIN_STEP_NETWORK,     /* sandbox: the hostname, lo */
+	KIN_STEP_CGROUP,      /* sandbox: the cgroup and its limits */
+	KIN_STEP_INIT_HOOK,   /* sandbox: the caller's init callback */
+	KIN_STEP_PRIVILEGES,  /* sandbox: capabilities, no_new_privs */
+	KIN_STEP_LANDLOCK,
+	KIN_STEP_SECCOMP,
 } kin_spawn_step;
 
 typedef struct kin_spawn_error {
@@ -594,7 +734,8 @@ int kin_main(int argc, char **argv, const kin_handler *handlers);
  * forks the next meanwhile. A forked worker is still the owner's own
  * child, linked to it and reaped by it like any other; it inherits the
  * zygote's environment, cwd and stdio (set through `spawn`, whose argv
- * must be NULL; tree mode and detaching are refused). Thread-safe. */
+ * must be NULL; tree mode, sandboxes and detaching are refused: sandbox a
+ * worker by spawning it with spawn->sandbox). Thread-safe. */
 typedef struct kin_zygote kin_zygote;
 int kin_zygote_new(kin_loop *loop, const kin_spawn_opts *spawn, kin_zygote **ret,
 		   kin_spawn_error *why);
@@ -647,6 +788,8 @@ typedef enum kin_reason_kind {
 	KIN_REASON_CONNECTION_LOST, /* its chan closed while it ran on (kin killed
 				     * it), or it was spawned detached and its
 				     * status is not ours to know */
+	KIN_REASON_OUT_OF_MEMORY,   /* killed by the kernel's out-of-memory killer
+				     * in its sandbox's cgroup (memory_max) */
 } kin_reason_kind;
 
 typedef struct kin_exit_reason {
@@ -657,7 +800,8 @@ typedef struct kin_exit_reason {
 } kin_exit_reason;
 
 /* "normal", "exit(3)", "signal(9)", "killed", "handshake failed",
- * "protocol error", "connection lost". Returns what snprintf would. */
+ * "protocol error", "connection lost", "out of memory". Returns what
+ * snprintf would. */
 int kin_exit_reason_format(const kin_exit_reason *reason, char *buf, size_t size);
 
 /* ---- calls */

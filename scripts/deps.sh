@@ -5,8 +5,10 @@ set -eu
 
 # build: compiler, make, pkg-config, msgpack-c (the worker protocol);
 # tests: valgrind, procps (pgrep/ps), util-linux (setsid), coreutils, and
-# Debian's python3 with python3-msgpack (the Python worker example).
-PKGS="gcc make libc6-dev pkgconf libmsgpack-dev valgrind procps util-linux coreutils python3 python3-msgpack"
+# Debian's python3 with python3-msgpack (the Python worker example);
+# sandboxes: libseccomp-dev (seccomp profiles), iproute2 (network tests),
+# bubblewrap (the baseline of the sandbox_spawn benchmark).
+PKGS="gcc make libc6-dev pkgconf libmsgpack-dev libseccomp-dev valgrind procps util-linux coreutils python3 python3-msgpack iproute2 bubblewrap"
 # `make fuzz` also needs clang and its libFuzzer runtime.
 if [ "${1:-}" = fuzz ]; then
 	PKGS="$PKGS clang libclang-rt-14-dev"

@@ -18,6 +18,13 @@
  * never wake early, -1 for KIN_FOREVER, 0 once passed. */
 int kin__timeout_ms(kin_time deadline);
 
+/* ---- errors */
+
+/* proc/spawn_error.c: fills `why` (if not NULL) with a formatted message;
+ * here because every layer that starts processes reports through it. */
+void kin__spawn_error(kin_spawn_error *why, int err, kin_spawn_step step, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 /* ---- fds */
 
 /* close(2) that keeps errno and never retries (EINTR still closed the fd). */

@@ -17,11 +17,29 @@
 
 #define KIN__DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
-KIN__CHILD_SIDE _Noreturn void kin__child_fail(const kin__plan *plan, kin_spawn_step step, int err)
+KIN__CHILD_SIDE _Noreturn void kin__child_fail_at(const kin__plan *plan, kin_spawn_step step,
+						int err, size_t index)
 {
-	kin__child_failure f = {.step = (int32_t)step, .err = err};
+	kin__child_failure f = {.step = (int32_t)step, .err = err, .index = (int32_t)index};
 	(void)!write(plan->err_fd, &f, sizeof(f));
 	_exit(127);
+}
+
+KIN__CHILD_SIDE _Noreturn void kin__child_fail(const kin__plan *plan, kin_spawn_step step, int err)
+{
+	kin__child_fail_at(plan, step, err, 0);
+}
+
+/* Moves *fd above `high` if it is at or below it, where a dup2 of the
+ * planned moves could land on it. */
+KIN__CHILD_SIDE static void keep_above(const kin__plan *plan, int *fd, int high)
+{
+	if (*fd < 0 || *fd >= high)
+		return;
+	int moved = fcntl(*fd, F_DUPFD_CLOEXEC, high);
+	if (moved < 0)
+		kin__child_fail(plan, KIN_STEP_FDS, errno);
+	*fd = moved;
 }
 
 KIN__CHILD_SIDE static int close_range_flags(unsigned lo, unsigned hi, unsigned flags)
@@ -35,18 +53,10 @@ KIN__CHILD_SIDE static int close_range_flags(unsigned lo, unsigned hi, unsigned 
 KIN__CHILD_SIDE static void arrange_fds(kin__plan *plan)
 {
 	int high = plan->max_target + 1;
-	if (plan->err_fd <= plan->max_target) {
-		int fd = fcntl(plan->err_fd, F_DUPFD_CLOEXEC, high);
-		if (fd < 0)
-			kin__child_fail(plan, KIN_STEP_FDS, errno);
-		plan->err_fd = fd;
-	}
-	if (plan->exec_fd >= 0 && plan->exec_fd <= plan->max_target) {
-		int fd = fcntl(plan->exec_fd, F_DUPFD_CLOEXEC, high);
-		if (fd < 0)
-			kin__child_fail(plan, KIN_STEP_FDS, errno);
-		plan->exec_fd = fd;
-	}
+	keep_above(plan, &plan->err_fd, high);
+	keep_above(plan, &plan->exec_fd, high);
+	if (plan->sandbox)
+		keep_above(plan, &plan->sandbox->init_fd, high);
 	for (size_t i = 0; i < plan->nmoves; i++) {
 		kin__fd_move *m = &plan->moves[i];
 		if (m->from >= 0 && m->from <= plan->max_target) {
@@ -72,6 +82,19 @@ KIN__CHILD_SIDE static void arrange_fds(kin__plan *plan)
 	}
 	if (close_range_flags((unsigned)high, ~0u, CLOSE_RANGE_CLOEXEC) < 0)
 		kin__child_fail(plan, KIN_STEP_FDS, errno);
+	if (plan->sandbox) {
+		/* Nothing else crosses into a sandbox, not even as far as its
+		 * init hook: close for real what exec would have closed. */
+		int keep[3 + KIN__MAX_FDS + 3];
+		size_t n = 0;
+		for (size_t i = 0; i < plan->nmoves; i++)
+			if (plan->moves[i].from >= 0)
+				keep[n++] = plan->moves[i].to;
+		keep[n++] = plan->err_fd;
+		keep[n++] = plan->exec_fd;
+		keep[n++] = plan->sandbox->init_fd;
+		kin__close_all_except(keep, n);
+	}
 }
 
 KIN__CHILD_SIDE static void set_credentials(const kin__plan *plan)
@@ -184,7 +207,14 @@ KIN__CHILD_SIDE _Noreturn void kin__child_exec(kin__plan *plan)
 		(void)sched_setaffinity(0, sizeof(*plan->cpus), plan->cpus);
 	if (plan->cwd && chdir(plan->cwd) < 0)
 		kin__child_fail(plan, KIN_STEP_CWD, errno);
+	/* Before the sandbox's seccomp filter, which may deny the calls. */
 	reset_signals();
+	if (plan->sandbox) {
+		kin_spawn_step step;
+		int r = kin__sandbox_confine(plan->sandbox, &step);
+		if (r < 0)
+			kin__child_fail(plan, step, -r);
+	}
 	exec_program(plan);
 }
 

@@ -22,6 +22,12 @@
 
 KIN__CHILD_SIDE long kin__clone_fork(uint64_t flags, int exit_signal, int *pidfd)
 {
+	return kin__clone_fork_into(flags, exit_signal, pidfd, -1);
+}
+
+KIN__CHILD_SIDE long kin__clone_fork_into(uint64_t flags, int exit_signal, int *pidfd,
+					  int cgroup_fd)
+{
 	if (pidfd)
 		flags |= CLONE_PIDFD;
 	struct clone_args ca = {
@@ -29,8 +35,12 @@ KIN__CHILD_SIDE long kin__clone_fork(uint64_t flags, int exit_signal, int *pidfd
 		.pidfd = (uint64_t)(uintptr_t)pidfd,
 		.exit_signal = (uint64_t)exit_signal,
 	};
+	if (cgroup_fd >= 0) {
+		ca.flags |= CLONE_INTO_CGROUP;
+		ca.cgroup = (uint64_t)cgroup_fd;
+	}
 	long r = syscall(SYS_clone3, &ca, sizeof(ca));
-	if (r >= 0 || errno != ENOSYS)
+	if (r >= 0 || errno != ENOSYS || cgroup_fd >= 0)
 		return r;
 	/* clone(flags, stack, parent_tid, ...): parent_tid is the third
 	 * argument on every architecture, and receives the pidfd. */
@@ -126,9 +136,78 @@ static int clone_tree(kin__plan *plan, int *pidfd, pid_t *pid, kin_spawn_error *
 	return 0;
 }
 
+/* The sandboxed child: the namespaces' setup (as pid 1, if there is a new
+ * pid namespace: a proc mount shows the namespace of whoever mounts it),
+ * then kin's pid 1 and the program under it, or the program itself. */
+KIN__CHILD_SIDE static _Noreturn void sandbox_child(kin__plan *plan)
+{
+	kin__sandbox_plan *sp = plan->sandbox;
+	kin_spawn_step step = KIN_STEP_NAMESPACES;
+	size_t index = 0;
+	int r = kin__sandbox_enter(sp, &step, &index);
+	if (r < 0)
+		kin__child_fail_at(plan, step, -r, index);
+	if (sp->clone_flags & CLONE_NEWPID) {
+		/* Our parent is outside the namespace, where getppid() says 0;
+		 * the owner was alive when it let us go on. */
+		plan->owner_pid = 0;
+		if (!sp->as_pid_1)
+			kin__tree_init(plan);
+	}
+	kin__child_exec(plan);
+}
+
+static void namespaces_error(kin_spawn_error *why, int err, uint64_t flags)
+{
+	long max = -1;
+	FILE *f = fopen("/proc/sys/user/max_user_namespaces", "re");
+	if (f) {
+		if (fscanf(f, "%ld", &max) != 1)
+			max = -1;
+		fclose(f);
+	}
+	if ((flags & CLONE_NEWUSER) && max == 0)
+		kin__spawn_error(why, err, KIN_STEP_NAMESPACES,
+				 "user namespaces are disabled: /proc/sys/user/max_user_namespaces is 0");
+	else if (err == -EPERM && !(flags & CLONE_NEWUSER))
+		kin__spawn_error(why, err, KIN_STEP_NAMESPACES,
+				 "creating the sandbox's namespaces needs privilege; add KIN_NS_USER");
+	else
+		kin__spawn_error(why, err, KIN_STEP_NAMESPACES,
+				 "cannot create the sandbox's namespaces: %s", kin_strerror(err));
+}
+
+static int clone_sandbox(kin__plan *plan, int *pidfd, pid_t *pid, kin_spawn_error *why)
+{
+	kin__sandbox_plan *sp = plan->sandbox;
+	long r = kin__clone_fork_into(sp->clone_flags, 0, pidfd, sp->cgroup_fd);
+	if (r == 0)
+		sandbox_child(plan);
+	if (r < 0) {
+		int err = -errno;
+		if (sp->cgroup_fd >= 0 && err != -EPERM && err != -ENOSPC)
+			kin__spawn_error(why, err, KIN_STEP_CGROUP,
+					 "cannot start the child in its cgroup %s: %s", sp->cgroup_path,
+					 kin_strerror(err));
+		else
+			namespaces_error(why, err, sp->clone_flags);
+		return err;
+	}
+	int e = kin__sandbox_release_child(sp, *pidfd, (pid_t)r, why);
+	if (e < 0) {
+		kin__discard_child(*pidfd, (pid_t)r, 0);
+		kin__close_p(pidfd);
+		return e;
+	}
+	*pid = (pid_t)r;
+	return 0;
+}
+
 int kin__clone_child(kin__plan *plan, char *stack_top, int *pidfd, pid_t *pid,
 		     kin_spawn_error *why)
 {
+	if (plan->sandbox)
+		return clone_sandbox(plan, pidfd, pid, why);
 	if (plan->flags & KIN_SPAWN_TREE)
 		return clone_tree(plan, pidfd, pid, why);
 	if (plan->flags & KIN_SPAWN_DETACHED)

@@ -62,8 +62,9 @@ static int check_assignments(const char *const *list, const char *what, kin_spaw
 static int build_env(kin__plan *plan, const kin_spawn_opts *o, kin_spawn_error *why)
 {
 	const char *const *base = NULL;
+	/* A sandbox lets in only the variables it is given. */
 	if (o->env_mode == KIN_ENV_INHERIT)
-		base = (const char *const *)(void *)environ;
+		base = o->sandbox ? NULL : (const char *const *)(void *)environ;
 	else if (o->env_mode == KIN_ENV_LIST)
 		base = o->env;
 	else if (o->env_mode != KIN_ENV_EMPTY) {

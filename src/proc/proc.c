@@ -110,6 +110,14 @@ static bool reap_locked(kin_proc *p, bool block)
 		}
 		kin__close_p(&p->report_fd);
 	}
+	if (p->cgroup_path) {
+		p->status.oom_killed = p->status.kind == KIN_KILLED &&
+				       p->status.signal == SIGKILL &&
+				       kin__cgroup_oom_killed(p->cgroup_path);
+		kin__cgroup_remove(p->cgroup_path);
+		free(p->cgroup_path);
+		p->cgroup_path = NULL;
+	}
 	p->ended = true;
 	set_kill_at(p, KIN_FOREVER);
 	return true;
@@ -421,6 +429,10 @@ void kin_proc_free(kin_proc *p)
 		kin__stream_free(p->streams[i]);
 	kin_watch_free(p->pid_watch);
 	kin_timer_free(p->timer);
+	/* A detached or released child's cgroup outlives it here; remove it
+	 * (and whatever is still in it) all the same. */
+	kin__cgroup_remove(p->cgroup_path);
+	free(p->cgroup_path);
 	kin__close(p->pidfd);
 	kin__close(p->report_fd);
 	kin__close(p->kill_fd);

@@ -3,6 +3,7 @@
 #define KIN_PROC_H
 
 #include "../core/core.h"
+#include "../sandbox/sandbox.h"
 
 #include <limits.h>
 #include <sched.h>
@@ -22,8 +23,9 @@
 
 /* What the child side reports down the error pipe when it cannot exec. */
 typedef struct kin__child_failure {
-	int32_t step; /* kin_spawn_step */
-	int32_t err;  /* positive errno */
+	int32_t step;  /* kin_spawn_step */
+	int32_t err;   /* positive errno */
+	int32_t index; /* KIN_STEP_MOUNT: which step of the new root */
 } kin__child_failure;
 
 /* A tree-mode init takes "signal the program's whole group with N" as this
@@ -67,6 +69,8 @@ typedef struct kin__plan {
 	/* The CPUs the child may use, when the thread making it may be pinned
 	 * (the spawner thread follows its callers); NULL leaves them be. */
 	const cpu_set_t *cpus;
+	/* The sandbox to build on the way to exec, or NULL. */
+	kin__sandbox_plan *sandbox;
 	/* Tree mode only. */
 	int lifeline_fd;
 	int report_fd;
@@ -85,6 +89,8 @@ void kin__plan_free(kin__plan *plan);
  * plan->err_fd and exits 127. */
 _Noreturn void kin__child_exec(kin__plan *plan);
 _Noreturn void kin__child_fail(const kin__plan *plan, kin_spawn_step step, int err);
+_Noreturn void kin__child_fail_at(const kin__plan *plan, kin_spawn_step step, int err,
+				  size_t index);
 /* Closes every fd except the given ones (async-signal-safe). */
 void kin__close_all_except(int *keep, size_t n);
 
@@ -93,6 +99,9 @@ void kin__close_all_except(int *keep, size_t n);
  * Uses clone3 and falls back to clone where clone3 is missing (ENOSYS under
  * older seccomp profiles and valgrind). Returns like fork, -1 with errno. */
 long kin__clone_fork(uint64_t flags, int exit_signal, int *pidfd);
+/* The same, born in the cgroup open as cgroup_fd (CLONE_INTO_CGROUP; clone3
+ * only) unless it is -1. */
+long kin__clone_fork_into(uint64_t flags, int exit_signal, int *pidfd, int cgroup_fd);
 
 /* clone.c: creates the child the plan describes (linked, tree or
  * detached); runs on the spawner thread. A vfork-style child runs on the
@@ -123,9 +132,6 @@ typedef struct kin__tree_report {
 void kin__status_from_wait(kin_status *st, int wait_status);
 void kin__status_from_siginfo(kin_status *st, const siginfo_t *si);
 
-/* spawn_error.c: fills `why` (if not NULL) with a formatted message. */
-void kin__spawn_error(kin_spawn_error *why, int err, kin_spawn_step step, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 
 struct kin_proc {
 	kin__link link; /* in loop->procs; first member */
@@ -154,6 +160,8 @@ struct kin_proc {
 	kin_timer *timer; /* SIGKILL escalation and late on_exit delivery */
 
 	kin_stream *streams[3];
+	/* A sandbox's cgroup, kin's to remove once the child is reaped. */
+	char *cgroup_path;
 };
 
 /* spawn.c: kin_proc_spawn, executing the file open as exec_fd (O_PATH is

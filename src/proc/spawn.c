@@ -92,6 +92,19 @@ static int open_stdio(const kin_spawn_opts *o, spawn_fds *f, int from[3], kin_sp
 		case KIN_STDIO_CLOSED:
 			from[i] = -1;
 			break;
+		case KIN_STDIO_CLOSED_PIPE: {
+			/* The child's end of a pipe whose other end we close now. */
+			int p[2];
+			if ((r = kin__pipe(p)) < 0) {
+				kin__spawn_error(why, r, KIN_STEP_RESOURCES, "cannot make a pipe for fd %d: %s",
+						 i, kin_strerror(r));
+				return r;
+			}
+			f->child_end[i] = i == 0 ? p[0] : p[1];
+			kin__close(i == 0 ? p[1] : p[0]);
+			from[i] = f->child_end[i];
+			break;
+		}
 		case KIN_STDIO_TO_STDOUT:
 			if (i != 2) {
 				kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,
@@ -148,6 +161,23 @@ int kin__proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, int exec_fd, kin
 	int from[3];
 	kin__plan plan;
 	bool have_plan = false;
+	kin__sandbox_plan sandbox = {.sync_r = -1, .sync_w = -1, .cgroup_fd = -1, .init_fd = -1};
+	bool have_sandbox = false;
+	unsigned flags = opts->flags;
+	if (opts->sandbox) {
+		if (flags & KIN_SPAWN_DETACHED) {
+			kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,
+					 "a sandboxed child cannot be detached");
+			return -EINVAL;
+		}
+		r = kin__sandbox_prepare(&sandbox, opts->sandbox, flags & KIN_SPAWN_TREE, why);
+		if (r < 0)
+			return r;
+		have_sandbox = true;
+		/* A new pid namespace runs under kin's pid 1, which is tree mode. */
+		if ((sandbox.clone_flags & CLONE_NEWPID) && !sandbox.as_pid_1)
+			flags |= KIN_SPAWN_TREE;
+	}
 	if ((r = open_stdio(opts, &f, from, why)) < 0)
 		goto fail;
 	int ep[2];
@@ -163,9 +193,11 @@ int kin__proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, int exec_fd, kin
 	have_plan = true;
 	plan.err_fd = f.err_w;
 	plan.exec_fd = exec_fd;
-	if (opts->flags & KIN_SPAWN_DETACHED)
+	plan.flags = flags;
+	plan.sandbox = have_sandbox ? &sandbox : NULL;
+	if (flags & KIN_SPAWN_DETACHED)
 		plan.flags |= KIN_SPAWN_NEW_SESSION;
-	if (opts->flags & KIN_SPAWN_TREE) {
+	if (flags & KIN_SPAWN_TREE) {
 		int rp[2];
 		if ((r = kin__loop_lifeline(loop)) < 0 || (r = kin__pipe(rp)) < 0) {
 			kin__spawn_error(why, r, KIN_STEP_RESOURCES, "cannot make tree-mode pipes: %s",
@@ -179,7 +211,14 @@ int kin__proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, int exec_fd, kin
 	}
 
 	pid_t pid = -1;
+	/* The spawner thread renumbers the plan's fds into its own table. */
+	int sandbox_fds[3] = {sandbox.sync_r, sandbox.sync_w, sandbox.cgroup_fd};
 	r = kin__spawner_run(loop, &plan, &f.pidfd, &pid, why);
+	if (have_sandbox) {
+		sandbox.sync_r = sandbox_fds[0];
+		sandbox.sync_w = sandbox_fds[1];
+		sandbox.cgroup_fd = sandbox_fds[2];
+	}
 	if (r < 0) {
 		if (why && why->step == KIN_STEP_NONE)
 			kin__spawn_error(why, r, KIN_STEP_CLONE, "cannot create a process: %s",
@@ -199,27 +238,40 @@ int kin__proc_spawn(kin_loop *loop, const kin_spawn_opts *opts, int exec_fd, kin
 		r = got == (ssize_t)sizeof(failure) ? -failure.err : (got < 0 ? (int)got : -EPROTO);
 		kin_spawn_step step = got == (ssize_t)sizeof(failure) ? (kin_spawn_step)failure.step
 								       : KIN_STEP_EXEC;
-		const char *what = step == KIN_STEP_CWD ? plan.cwd : plan.file;
-		kin__spawn_error(why, r, step, "%s: %s failed: %s", what ? what : plan.file,
-				 kin_spawn_step_name(step), kin_strerror(r));
+		if (!have_sandbox || !kin__sandbox_failure(&sandbox, why, r, step, failure.index))
+			kin__spawn_error(why, r, step, "%s: %s failed: %s",
+					 step == KIN_STEP_CWD && plan.cwd ? plan.cwd : plan.file,
+					 kin_spawn_step_name(step), kin_strerror(r));
 		/* It exits right after reporting; reap it so no zombie remains. */
-		kin__discard_child(f.pidfd, pid, opts->flags);
+		kin__discard_child(f.pidfd, pid, flags);
 		goto fail;
 	}
 	kin__close_p(&f.err_r);
 	kin__plan_free(&plan);
 	have_plan = false;
 
-	r = kin__proc_new(loop, opts, pid, f.pidfd, f.report_r, f.parent_end, ret);
+	kin_spawn_opts o = *opts;
+	o.flags = flags;
+	r = kin__proc_new(loop, &o, pid, f.pidfd, f.report_r, f.parent_end, ret);
 	if (r < 0) {
-		kin__discard_child(f.pidfd, pid, opts->flags); /* never one we cannot account for */
+		kin__discard_child(f.pidfd, pid, flags); /* never one we cannot account for */
 		kin__spawn_error(why, r, KIN_STEP_RESOURCES, "out of memory");
 		goto fail;
+	}
+	if (have_sandbox) {
+		/* The proc removes the cgroup once the child is reaped. */
+		pthread_mutex_lock(&(*ret)->lock);
+		(*ret)->cgroup_path = sandbox.cgroup_path;
+		sandbox.cgroup_path = NULL;
+		pthread_mutex_unlock(&(*ret)->lock);
+		kin__sandbox_plan_free(&sandbox);
 	}
 	return 0;
 fail:
 	if (have_plan)
 		kin__plan_free(&plan);
+	if (have_sandbox)
+		kin__sandbox_plan_free(&sandbox);
 	close_spawn_fds(&f, false);
 	return r;
 }

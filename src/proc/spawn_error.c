@@ -28,6 +28,22 @@ const char *kin_spawn_step_name(kin_spawn_step step)
 		return "exec";
 	case KIN_STEP_HANDSHAKE:
 		return "handshake";
+	case KIN_STEP_NAMESPACES:
+		return "namespaces";
+	case KIN_STEP_MOUNT:
+		return "mount";
+	case KIN_STEP_NETWORK:
+		return "network";
+	case KIN_STEP_CGROUP:
+		return "cgroup";
+	case KIN_STEP_INIT_HOOK:
+		return "init hook";
+	case KIN_STEP_PRIVILEGES:
+		return "privileges";
+	case KIN_STEP_LANDLOCK:
+		return "landlock";
+	case KIN_STEP_SECCOMP:
+		return "seccomp";
 	}
 	return "unknown";
 }

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 /* Fits SCM_MAX_FD (253) with the plan's limit on mapped fds. */
-#define KIN__MAX_PASSED (3 + KIN__MAX_FDS + 4)
+#define KIN__MAX_PASSED (3 + KIN__MAX_FDS + 8)
 
 typedef struct kin__spawner {
 	kin__link link; /* in loop->procs, so kin_loop_free stops us */
@@ -67,6 +67,12 @@ static size_t plan_fds(kin__plan *plan, int **slots, size_t cap)
 	for (size_t i = 0; i < KIN_ARRAY_SIZE(extra) && n < cap; i++)
 		if (*extra[i] >= 0)
 			slots[n++] = extra[i];
+	kin__sandbox_plan *sp = plan->sandbox;
+	int *sandbox[] = {sp ? &sp->sync_r : NULL, sp ? &sp->sync_w : NULL,
+			  sp ? &sp->cgroup_fd : NULL, sp ? &sp->init_fd : NULL};
+	for (size_t i = 0; i < KIN_ARRAY_SIZE(sandbox) && n < cap; i++)
+		if (sandbox[i] && *sandbox[i] >= 0)
+			slots[n++] = sandbox[i];
 	return n;
 }
 

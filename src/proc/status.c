@@ -54,11 +54,12 @@ int kin_status_format(const kin_status *st, char *buf, size_t size)
 		return snprintf(buf, size, "exited(%d)", st->code);
 	case KIN_KILLED: {
 		const char *name = sigabbrev_np(st->signal);
+		const char *why = st->oom_killed    ? ", out of memory"
+				  : st->core_dumped ? ", core dumped"
+						    : "";
 		if (name)
-			return snprintf(buf, size, "killed(SIG%s%s)", name,
-					st->core_dumped ? ", core dumped" : "");
-		return snprintf(buf, size, "killed(%d%s)", st->signal,
-				st->core_dumped ? ", core dumped" : "");
+			return snprintf(buf, size, "killed(SIG%s%s)", name, why);
+		return snprintf(buf, size, "killed(%d%s)", st->signal, why);
 	}
 	case KIN_EXIT_UNKNOWN:
 		return snprintf(buf, size, "ended(status unknown: detached)");

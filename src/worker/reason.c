@@ -23,6 +23,8 @@ int kin_exit_reason_format(const kin_exit_reason *r, char *buf, size_t size)
 		return snprintf(buf, size, "protocol error");
 	case KIN_REASON_CONNECTION_LOST:
 		return snprintf(buf, size, "connection lost");
+	case KIN_REASON_OUT_OF_MEMORY:
+		return snprintf(buf, size, "out of memory");
 	}
 	return snprintf(buf, size, "unknown(%d)", (int)r->kind);
 }

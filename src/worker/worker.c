@@ -36,6 +36,8 @@ void kin__worker_reason(kin_worker *w, const kin_status *st, kin_exit_reason *ou
 		out->kind = KIN_REASON_PROTOCOL;
 	else if (w->connection_lost)
 		out->kind = KIN_REASON_CONNECTION_LOST;
+	else if (st->kind == KIN_KILLED && st->oom_killed)
+		out->kind = KIN_REASON_OUT_OF_MEMORY;
 	else if (st->kind == KIN_KILLED) {
 		out->kind = w->killed_by_kin ? KIN_REASON_KILLED : KIN_REASON_SIGNAL;
 		out->signal = st->signal;

@@ -301,11 +301,13 @@ int kin_zygote_new(kin_loop *loop, const kin_spawn_opts *spawn, kin_zygote **ret
 				 "(spawn->argv must be NULL)");
 		return -EINVAL;
 	}
-	if (spawn && (spawn->flags & (KIN_SPAWN_TREE | KIN_SPAWN_DETACHED))) {
+	if (spawn && ((spawn->flags & (KIN_SPAWN_TREE | KIN_SPAWN_DETACHED)) || spawn->sandbox)) {
 		/* Its forks must be the owner's children: a zygote under a tree
-		 * init, or re-parented away, cannot give it that. */
-		kin__spawn_error(why, -EINVAL, KIN_STEP_OPTIONS,
-				 "a zygote cannot be spawned in tree mode or detached");
+		 * init, in other namespaces, or re-parented away, cannot give it
+		 * that. */
+		kin__spawn_error(
+			why, -EINVAL, KIN_STEP_OPTIONS,
+			"a zygote cannot be spawned in tree mode, in a sandbox or detached");
 		return -EINVAL;
 	}
 	kin_zygote *z = calloc(1, sizeof(*z));

@@ -1,0 +1,134 @@
+/* Sandboxed workers: the chan on fd 3, chans sent later and fds sent
+ * later all cross the sandbox's boundary. A worker with no network at all
+ * still uses a connected socket it is handed: the capability pattern. */
+#include "harness.h"
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Every namespace, the host's files read-only, and no sockets but
+ * AF_UNIX ones. */
+static kin_sandbox no_network(void)
+{
+	kin_sandbox sb = KIN_SANDBOX_INIT;
+	sb.namespaces = KIN_NS_ALL;
+	sb.ro_root = true;
+	sb.seccomp = KIN_SECCOMP_DEFAULT | KIN_SECCOMP_NO_NETWORK;
+	return sb;
+}
+
+/* LeakSanitizer's exit check ptraces, which the filter refuses. */
+static const char *const no_lsan[] = {"ASAN_OPTIONS=detect_leaks=0", NULL};
+
+static kin_worker *spawn_sandboxed(kin_loop *loop, const kin_sandbox *sb, const char *file,
+				   int line)
+{
+	kin_spawn_opts spawn = KIN_SPAWN_OPTS_INIT;
+	spawn.sandbox = sb;
+	spawn.env_set = no_lsan;
+	kin_worker_opts o = KIN_WORKER_OPTS_INIT;
+	o.spawn = &spawn;
+	return test_spawn_worker_opts(loop, &o, file, line);
+}
+
+TEST(sandbox_worker_uses_a_socket_it_was_handed)
+{
+	int fds = test_count_fds();
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	kin_sandbox sb = no_network();
+	kin_worker *w = spawn_sandboxed(loop, &sb, __FILE__, __LINE__);
+	/* Inside its pid namespace it is pid 2, under kin's pid 1; outside,
+	 * kin_worker_pid is that pid 1, the process kin holds. */
+	ASSERT_EQ(test_call_pid(w), 2);
+
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	ASSERT_OK(bind(l, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_OK(listen(l, 1));
+	ASSERT_OK(getsockname(l, (struct sockaddr *)&a, &len));
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ASSERT_OK(connect(c, (struct sockaddr *)&a, sizeof(a)));
+	int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	ASSERT(s >= 0);
+
+	/* The worker writes through the connection it was given. */
+	int give[1] = {c};
+	kin_msg m = {.data = "over tcp", .len = 8, .fds = give, .nfds = 1};
+	kin_reply rep;
+	ASSERT_OK(kin_call(w, "write_fd", &m, kin_after(10 * KIN_SEC), &rep));
+	kin_reply_release(&rep);
+	char buf[16] = "";
+	ASSERT_EQ(read(s, buf, sizeof(buf)), 8);
+	ASSERT(memcmp(buf, "over tcp", 8) == 0);
+	close(s);
+	close(l);
+	kin_worker_free(w);
+	kin_loop_free(loop);
+	ASSERT_EQ(test_count_fds(), fds);
+	ASSERT_NO_CHILDREN();
+}
+
+/* Two workers, each in a sandbox of its own, talk over a chan the owner
+ * sent them, never through the owner. */
+TEST(sandbox_workers_talk_over_a_chan_across_their_sandboxes)
+{
+	int fds = test_count_fds();
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	kin_sandbox sb = no_network();
+	kin_worker *a = spawn_sandboxed(loop, &sb, __FILE__, __LINE__);
+	kin_worker *b = spawn_sandboxed(loop, &sb, __FILE__, __LINE__);
+	kin_chan *ca, *cb;
+	ASSERT_OK(kin_chan_pair(&ca, &cb));
+	kin_chan *give[1] = {ca};
+	kin_msg m = {.chans = give, .nchans = 1};
+	kin_reply rep;
+	ASSERT_OK(kin_call(a, "keep_chan", &m, kin_after(10 * KIN_SEC), &rep));
+	kin_reply_release(&rep);
+	give[0] = cb;
+	ASSERT_OK(kin_call(b, "keep_chan", &m, kin_after(10 * KIN_SEC), &rep));
+	kin_reply_release(&rep);
+	kin_msg pong = {.data = "pong", .len = 4}, ping = {.data = "ping", .len = 4};
+	kin_pending *answer;
+	ASSERT_OK(kin_call_start(b, "peer_answer", &pong, kin_after(10 * KIN_SEC), &answer));
+	ASSERT_OK(kin_call(a, "peer_ping", &ping, kin_after(10 * KIN_SEC), &rep));
+	ASSERT_EQ(rep.len, 4);
+	ASSERT(memcmp(rep.data, "pong", 4) == 0);
+	kin_reply_release(&rep);
+	ASSERT_OK(kin_await(answer, kin_after(10 * KIN_SEC), &rep));
+	ASSERT(memcmp(rep.data, "ping", 4) == 0);
+	kin_reply_release(&rep);
+	/* And a large message (out of band, a sealed memfd) crosses too. */
+	static char big[1 << 20];
+	memset(big, 'k', sizeof(big));
+	kin_msg large = {.data = big, .len = sizeof(big)};
+	ASSERT_OK(kin_call(a, "echo", &large, kin_after(10 * KIN_SEC), &rep));
+	ASSERT_EQ(rep.len, sizeof(big));
+	kin_reply_release(&rep);
+	kin_worker_free(a);
+	kin_worker_free(b);
+	kin_loop_free(loop);
+	ASSERT_EQ(test_count_fds(), fds);
+	ASSERT_NO_CHILDREN();
+}
+
+/* A sandboxed worker dies with its owner like any other, and its end is
+ * reported: kill it and the reason says so. */
+TEST(sandbox_worker_end_is_reported)
+{
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	kin_sandbox sb = no_network();
+	kin_worker *w = spawn_sandboxed(loop, &sb, __FILE__, __LINE__);
+	ASSERT_OK(kin_worker_kill(w, SIGKILL));
+	kin_exit_reason reason;
+	ASSERT_OK(kin_worker_wait(w, kin_after(10 * KIN_SEC), &reason));
+	ASSERT_EQ(reason.kind, KIN_REASON_KILLED);
+	kin_worker_free(w);
+	kin_loop_free(loop);
+	ASSERT_NO_CHILDREN();
+}
