@@ -90,9 +90,12 @@ static int open_stdio(const run_config *cfg, kin_spawn_opts *o, int fds[3])
 }
 
 /* How the child's path looks from kin, for a better message. Returns false
- * if it does not fit. */
+ * if it does not fit, or if the child has a root of its own, where kin
+ * cannot look. */
 static bool child_view(const run_config *cfg, const char *path, char *buf, size_t size)
 {
+	if (cfg->sandbox.nmounts)
+		return false;
 	int n = cfg->cwd && path[0] != '/' ? snprintf(buf, size, "%s/%s", cfg->cwd, path)
 					   : snprintf(buf, size, "%s", path);
 	return n >= 0 && (size_t)n < size;
@@ -133,12 +136,32 @@ static int report_spawn_failure(const run_config *cfg, int r, const kin_spawn_er
 	case KIN_STEP_CWD:
 		/* The directory, not the program, is what is wrong: kin's own
 		 * failure, 125, not env(1)'s 127 for a missing program. */
-		return run_fail("--cwd: cannot change directory to \"%s\": %s", cfg->cwd,
-			    kin_strerror(r));
+		if (!cfg->cwd) /* a sandbox's own choice of directory */
+			return run_fail("%s", why->message);
+		return run_fail("%s: cannot change directory to \"%s\": %s", cfg->cwd_option,
+			    cfg->cwd, kin_strerror(r));
 	case KIN_STEP_CLONE:
-		if (cfg->tree)
+		/* --no-tree helps only where tree mode alone wants the PID
+		 * namespace; a sandbox's namespaces fail for their own reasons. */
+		if (cfg->tree && !cfg->sandbox.used)
 			return run_fail("%s; --no-tree runs without it", why->message);
 		return run_fail("%s: %s", prog, why->message);
+	case KIN_STEP_RLIMIT:
+		/* The library cannot say which one; EPERM is the usual why. */
+		return run_fail("--rlimit: cannot set the limits of %s: %s%s", prog, kin_strerror(r),
+			    r == -EPERM ? " (raising a hard limit needs privilege, and NOFILE "
+					  "stops at fs.nr_open)"
+					: "");
+	case KIN_STEP_NAMESPACES:
+	case KIN_STEP_MOUNT:
+	case KIN_STEP_NETWORK:
+	case KIN_STEP_CGROUP:
+	case KIN_STEP_INIT_HOOK:
+	case KIN_STEP_PRIVILEGES:
+	case KIN_STEP_LANDLOCK:
+	case KIN_STEP_SECCOMP:
+		/* The library says what failed, on what and why, in a sentence. */
+		return run_fail("%s", why->message[0] ? why->message : kin_strerror(r));
 	default:
 		return run_fail("%s: cannot start: %s", prog,
 			    why->message[0] ? why->message : kin_strerror(r));
@@ -290,15 +313,12 @@ out:
 
 int cli_run(int argc, char **argv)
 {
-	run_config cfg = {.timeout_signal = SIGTERM, .tree = true};
+	run_config cfg;
 	int fds[3] = {-1, -1, -1};
 	int sigfd = -1;
 	kin_loop *loop = NULL;
-	/* At most one entry per argument, plus the terminating NULL. */
-	cfg.env_set = calloc((size_t)argc + 1, sizeof(*cfg.env_set));
-	cfg.env_unset = calloc((size_t)argc + 1, sizeof(*cfg.env_unset));
 	int code = CLI_EXIT_FAILURE;
-	if (!cfg.env_set || !cfg.env_unset) {
+	if (run_config_init(&cfg, argc) < 0) {
 		run_fail("out of memory");
 		goto out;
 	}
@@ -324,6 +344,7 @@ int cli_run(int argc, char **argv)
 		o.flags |= KIN_SPAWN_NEW_PGROUP;
 	if (cfg.new_session)
 		o.flags |= KIN_SPAWN_NEW_SESSION;
+	run_sandbox_apply(&cfg, &o);
 	if (open_stdio(&cfg, &o, fds) != 0)
 		goto out;
 
@@ -358,8 +379,7 @@ out:
 	for (int i = 0; i < 3; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	free(cfg.env_set);
-	free(cfg.env_unset);
+	run_config_free(&cfg);
 	fflush(stdout);
 	return code;
 }

@@ -7,8 +7,10 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const char *const run_stdio_names[3] = {"--stdin", "--stdout", "--stderr"};
@@ -47,6 +49,7 @@ static const struct option long_options[] = {
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, OPT_VERSION},
+	RUN_SANDBOX_LONG_OPTIONS,
 	{NULL, 0, NULL, 0},
 };
 
@@ -76,6 +79,29 @@ void cli_run_usage(FILE *f)
 		"  -v, --verbose      report how the program ended on stderr\n"
 		"  -h, --help         show this help\n"
 		"      --version      show kin's version\n"
+		"  --chdir DIR, --setenv VAR VALUE, --unsetenv VAR\n"
+		"                     bubblewrap's spellings of --cwd, --env, --unset\n"
+		"\n"
+		"Sandbox (spelled as in bubblewrap):\n"
+		"  --unshare-user|pid|net|ipc|uts|cgroup\n"
+		"                     a new namespace of that kind\n"
+		"  --unshare-all      all of them; with --share-net, the host's network\n"
+		"  --uid N, --gid N   the ids inside a new user namespace\n"
+		"  --hostname NAME    the hostname inside a new uts namespace\n"
+		"  --bind SRC DEST, --ro-bind SRC DEST, --dev-bind SRC DEST, --tmpfs DEST,\n"
+		"  --dir DEST, --proc DEST, --dev DEST, --symlink TARGET DEST, --remount-ro DEST\n"
+		"                     build a new root from these steps, in order\n"
+		"  --perms OCTAL      the mode of the --tmpfs or --dir right after it\n"
+		"  --seccomp PROFILE  deny calls: default, no-network, or a profile file\n"
+		"                     (docs/sandbox.md); repeatable\n"
+		"  --seccomp-kill     a denied call kills the program instead of EPERM\n"
+		"  --cap-add CAP      keep a capability: CAP_NET_ADMIN, net_admin, ALL;\n"
+		"  --cap-drop CAP     a sandbox drops all others; applied in order\n"
+		"  --as-pid-1         the program is pid 1 itself, without kin's init\n"
+		"  --rlimit RES=N     a resource limit: NOFILE=1024, AS=4G:unlimited, CORE=0\n"
+		"  --memory SIZE      cgroup limits: bytes (512M, 2G), processes, CPUs (0.5);\n"
+		"  --pids N, --cpus X   they need a cgroup delegated with those controllers\n"
+		"In a sandbox the environment starts empty: only --env and --setenv go in.\n"
 		"\n"
 		"DUR is seconds, with optional fraction and unit s or ms: 10, 1.5s, 500ms.\n"
 		"A DUR of 0 turns the timeout (or the kill-after) off.\n"
@@ -95,7 +121,7 @@ int run_fail(const char *fmt, ...)
 	return CLI_EXIT_FAILURE;
 }
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+int run_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -119,10 +145,10 @@ static const char *option_name(int val)
 static int bad_option(int argc, char **argv)
 {
 	if (optopt > 0 && optopt < 256 && optopt != 'h' && optopt != 'v')
-		return usage_error("unknown option '-%c'", optopt);
+		return run_usage_error("unknown option '-%c'", optopt);
 	const char *arg = optind - 1 < argc ? argv[optind - 1] : "";
 	if (strncmp(arg, "--", 2) != 0)
-		return usage_error("unknown option '%s'", arg);
+		return run_usage_error("unknown option '%s'", arg);
 	const char *name = arg + 2;
 	size_t len = strcspn(name, "=");
 	const struct option *match = NULL;
@@ -139,10 +165,10 @@ static int bad_option(int argc, char **argv)
 		nmatch++;
 	}
 	if (nmatch > 1)
-		return usage_error("ambiguous option '--%.*s'", (int)len, name);
+		return run_usage_error("ambiguous option '--%.*s'", (int)len, name);
 	if (nmatch == 1 && name[len] == '=' && match->has_arg == no_argument)
-		return usage_error("option '--%s' takes no value", match->name);
-	return usage_error("unknown option '%s'", arg);
+		return run_usage_error("option '--%s' takes no value", match->name);
+	return run_usage_error("unknown option '%s'", arg);
 }
 
 static int parse_duration_option(const char *opt, const char *text, int64_t *ns)
@@ -166,15 +192,79 @@ static void drop_name(const char **list, size_t *n, const char *name)
 	list[out] = NULL;
 }
 
+int run_env_set(run_config *cfg, const char *opt, const char *assignment)
+{
+	if (!cli_env_assignment_ok(assignment))
+		return run_fail("%s: \"%s\" is not NAME=VALUE", opt, assignment);
+	/* A later --env wins over an earlier --unset of the same name; the
+	 * library applies every unset after every set. */
+	char name[256];
+	size_t len = strcspn(assignment, "=");
+	if (len < sizeof(name)) {
+		memcpy(name, assignment, len);
+		name[len] = '\0';
+		drop_name(cfg->env_unset, &cfg->nunset, name);
+	}
+	cfg->env_set[cfg->nset++] = assignment;
+	return 0;
+}
+
+int run_env_unset(run_config *cfg, const char *opt, const char *name)
+{
+	if (!cli_env_name_ok(name))
+		return run_fail("%s: \"%s\" is not a variable name", opt, name);
+	cfg->env_unset[cfg->nunset++] = name;
+	return 0;
+}
+
+int run_config_init(run_config *cfg, int argc)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->timeout_signal = SIGTERM;
+	cfg->tree = true;
+	cfg->cwd_option = "--cwd";
+	/* At most one entry per argument, plus the terminating NULL. */
+	cfg->env_set = calloc((size_t)argc + 1, sizeof(*cfg->env_set));
+	cfg->env_unset = calloc((size_t)argc + 1, sizeof(*cfg->env_unset));
+	if (!cfg->env_set || !cfg->env_unset || run_sandbox_init(&cfg->sandbox, argc) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+void run_config_free(run_config *cfg)
+{
+	free(cfg->env_set);
+	free(cfg->env_unset);
+	run_sandbox_free(&cfg->sandbox);
+	cfg->env_set = cfg->env_unset = NULL;
+}
+
 /* Returns -1 to go on, or the exit status kin should end with now. */
 int run_parse_args(int argc, char **argv, run_config *cfg)
 {
 	opterr = 0;
-	optind = 1;
+	/* 0, not 1: glibc then forgets any state of an earlier parse (the
+	 * tests parse many command lines in one process). */
+	optind = 0;
 	int c;
 	/* '+': stop at the first non-option, so PROGRAM's own options are its
 	 * own. ':': report a missing value as ':' rather than '?'. */
 	while ((c = getopt_long(argc, argv, "+:hv", long_options, NULL)) != -1) {
+		/* A --perms belongs to the option right after it. */
+		if (c != '?' && c != ':') {
+			char name[40];
+			if (c < 256)
+				snprintf(name, sizeof(name), "-%c", c);
+			else
+				snprintf(name, sizeof(name), "--%s", option_name(c));
+			if (run_sandbox_check_perms(cfg, c, name) != 0)
+				return CLI_EXIT_FAILURE;
+		}
+		if (c >= RUN_OPT_SANDBOX_FIRST && c < RUN_OPT_SANDBOX_END) {
+			if (run_sandbox_option(cfg, c, optarg, argc, argv, &optind) != 0)
+				return CLI_EXIT_FAILURE;
+			continue;
+		}
 		switch (c) {
 		case OPT_TIMEOUT:
 			if (parse_duration_option("--timeout", optarg, &cfg->timeout_ns) != 0)
@@ -193,26 +283,15 @@ int run_parse_args(int argc, char **argv, run_config *cfg)
 			if (!*optarg)
 				return run_fail("--cwd: the directory name is empty");
 			cfg->cwd = optarg;
+			cfg->cwd_option = "--cwd";
 			break;
-		case OPT_ENV: {
-			if (!cli_env_assignment_ok(optarg))
-				return run_fail("--env: \"%s\" is not NAME=VALUE", optarg);
-			/* A later --env wins over an earlier --unset of the same name;
-			 * the library applies every unset after every set. */
-			char name[256];
-			size_t len = strcspn(optarg, "=");
-			if (len < sizeof(name)) {
-				memcpy(name, optarg, len);
-				name[len] = '\0';
-				drop_name(cfg->env_unset, &cfg->nunset, name);
-			}
-			cfg->env_set[cfg->nset++] = optarg;
+		case OPT_ENV:
+			if (run_env_set(cfg, "--env", optarg) != 0)
+				return CLI_EXIT_FAILURE;
 			break;
-		}
 		case OPT_UNSET:
-			if (!cli_env_name_ok(optarg))
-				return run_fail("--unset: \"%s\" is not a variable name", optarg);
-			cfg->env_unset[cfg->nunset++] = optarg;
+			if (run_env_unset(cfg, "--unset", optarg) != 0)
+				return CLI_EXIT_FAILURE;
 			break;
 		case OPT_CLEARENV:
 			cfg->clearenv = true;
@@ -243,15 +322,20 @@ int run_parse_args(int argc, char **argv, run_config *cfg)
 			printf("kin %s\n", kin_version());
 			return 0;
 		case ':':
+			if (run_sandbox_two_values(optopt))
+				return run_usage_error("option '--%s' needs two values: %s",
+						       option_name(optopt), run_sandbox_two_values(optopt));
 			if (optopt >= 256)
-				return usage_error("option '--%s' needs a value", option_name(optopt));
-			return usage_error("option '-%c' needs a value", optopt);
+				return run_usage_error("option '--%s' needs a value", option_name(optopt));
+			return run_usage_error("option '-%c' needs a value", optopt);
 		default:
 			return bad_option(argc, argv);
 		}
 	}
+	if (run_sandbox_finish(cfg) != 0)
+		return CLI_EXIT_FAILURE;
 	if (optind >= argc)
-		return usage_error("missing PROGRAM to run");
+		return run_usage_error("missing PROGRAM to run");
 	cfg->argv = argv + optind;
 	return -1;
 }

@@ -526,6 +526,129 @@ three" ]'
 run run --stdout null --stderr null sh -c 'echo to-out; echo to-err >&2'
 check "--stdout null and --stderr null" all 'rc_is 0' 'out_is ""' 'err_is ""'
 
+# ---- sandbox options (bubblewrap's spelling)
+# A bad value or an impossible combination is one line and 125, before
+# anything runs: the program would create $T/ran.
+
+rm -f "$T/ran"
+refused() { # refused LINE KIN_RUN_ARGS...: 125, exactly LINE, nothing ran
+	local line=$1
+	shift
+	run run "$@" touch "$T/ran"
+	rc_is 125 && err_is "$line" && out_is "" && ! exists "$T/ran"
+}
+check "--hostname needs --unshare-uts" \
+	refused "kin run: --hostname needs --unshare-uts (or --unshare-all)" --hostname box
+check "--uid needs --unshare-user" \
+	refused "kin run: --uid needs --unshare-user (or --unshare-all)" --unshare-net --uid 1000
+check "--gid needs --unshare-user" \
+	refused "kin run: --gid needs --unshare-user (or --unshare-all)" --gid 1000
+check "--as-pid-1 needs --unshare-pid" \
+	refused "kin run: --as-pid-1 needs --unshare-pid (or --unshare-all)" --as-pid-1
+check "--no-tree with --unshare-pid is refused" \
+	refused "kin run: --unshare-pid cannot go with --no-tree (a new PID namespace is what tree mode makes)" \
+	--no-tree --unshare-pid
+check "--no-tree with --unshare-all is refused" \
+	refused "kin run: --unshare-all cannot go with --no-tree (a new PID namespace is what tree mode makes)" \
+	--unshare-all --no-tree
+check "--share-net needs --unshare-all" refused "kin run: --share-net needs --unshare-all" --share-net
+check "--share-net contradicts --unshare-net" \
+	refused "kin run: --share-net and --unshare-net contradict each other" \
+	--unshare-all --share-net --unshare-net
+check "--seccomp-kill needs --seccomp" refused "kin run: --seccomp-kill needs --seccomp" --seccomp-kill
+run run --bind /usr
+check "--bind without DEST" \
+	all 'rc_is 125' "err_is \"kin run: option '--bind' needs two values: SRC DEST; try 'kin run --help'\""
+run run --setenv ONLY
+check "--setenv without VALUE" \
+	all 'rc_is 125' "err_is \"kin run: option '--setenv' needs two values: VAR VALUE; try 'kin run --help'\""
+check "a relative mount DEST" \
+	refused 'kin run: --ro-bind: DEST "usr" is not an absolute path' --ro-bind /usr usr
+check "--perms before something other than --tmpfs or --dir" \
+	refused "kin run: --perms 0700 must be followed by --tmpfs or --dir, not --bind; try 'kin run --help'" \
+	--perms 0700 --bind /a /b
+check "a bad --perms" \
+	refused 'kin run: --perms: "999" is not an octal mode (use e.g. 0700, 1777)' --perms 999 --tmpfs /t
+check "an unknown capability" \
+	refused 'kin run: --cap-add: unknown capability "CAP_FLY" (use e.g. CAP_NET_ADMIN, net_admin, or ALL)' \
+	--cap-add CAP_FLY
+check "an unknown seccomp profile" \
+	refused "kin run: --seccomp: unknown profile \"strict\" (use default, no-network, or a file's path with a '/', e.g. ./my.profile)" \
+	--seccomp strict
+check "an unknown rlimit" \
+	refused 'kin run: --rlimit: unknown resource "FILES" (use e.g. NOFILE, NPROC, CORE, AS, CPU, FSIZE, MEMLOCK, STACK)' \
+	--rlimit FILES=10
+check "a bad rlimit value" \
+	refused 'kin run: --rlimit: NOFILE: the soft limit is above the hard one in "64:32"' --rlimit NOFILE=64:32
+check "a bad --memory" \
+	refused 'kin run: --memory: invalid size "1.5G" (bytes, or with a K, M, G or T suffix: 512M, 2G)' \
+	--memory 1.5G
+check "a bad --cpus" \
+	refused 'kin run: --cpus: invalid number of CPUs "half" (use e.g. 0.5, 2, 1.25)' --cpus half
+check "a bad --pids" refused 'kin run: --pids: the limit must be more than 0' --pids 0
+check "a bad --uid" refused 'kin run: --uid: "root" is not a number' --unshare-user --uid root
+
+run run --help
+check "kin run --help has a Sandbox block" \
+	all 'rc_is 0' 'out_has "Sandbox"' 'out_has "--unshare-all"' 'out_has "--ro-bind SRC DEST"' \
+	'out_has "--rlimit RES=N"' '[ "$(printf "%s\n" "$out" | awk "length > 80" | wc -l)" = 0 ]'
+
+# Usable without a sandbox.
+run run --rlimit NOFILE=64:128 sh -c 'ulimit -Sn; ulimit -Hn'
+check "--rlimit sets the soft and hard limits" all 'rc_is 0' 'out_is "64
+128"'
+
+run run --rlimit NOFILE=99999999999 true
+check "an rlimit the kernel refuses is one line and 125" \
+	all 'rc_is 125' 'err_has "kin run: --rlimit: cannot set the limits of true: "' \
+	'[ "$(printf "%s\n" "$err" | wc -l)" = 1 ]'
+
+run run --chdir "$T" --setenv KIN_T4 "a b" --unsetenv HOME sh -c 'pwd; echo "$KIN_T4 ${HOME-nohome}"'
+check "--chdir, --setenv and --unsetenv are --cwd, --env and --unset" \
+	all 'rc_is 0' "out_is '$T
+a b nohome'"
+
+run run --chdir "$T/no-such-dir" true
+check "a bad --chdir is named as such" \
+	all 'rc_is 125' "err_is 'kin run: --chdir: cannot change directory to \"$T/no-such-dir\": No such file or directory'"
+
+# In a sandbox, where this machine can make namespaces at all.
+one_line_failure() {
+	rc_is 125 && case $err in "kin run: "*) ;; *) return 1 ;; esac &&
+		[ "$(printf "%s\n" "$err" | wc -l)" = 1 ] && ! err_has "cannot start"
+}
+if timeout -s KILL 20 unshare -U -u -p -f true 2>/dev/null; then
+	KIN_T5=outside run run --unshare-uts --hostname kin-box --setenv ONLY 1 \
+		sh -c 'hostname; env | grep -v "^PWD=\|^SHLVL=\|^_="'
+	check "--unshare-uts --hostname; only --setenv variables go in" \
+		all 'rc_is 0' 'out_is "kin-box
+ONLY=1"'
+
+	run run --unshare-pid sh -c 'echo $$'
+	check "--unshare-pid: the program runs under kin's pid 1" all 'rc_is 0' 'out_is 2'
+
+	run run --unshare-pid --as-pid-1 sh -c 'echo $$'
+	check "--as-pid-1: the program is pid 1" all 'rc_is 0' 'out_is 1'
+
+	run run --unshare-user --uid 4242 --gid 4343 sh -c 'id -u; id -g'
+	check "--unshare-user --uid --gid" all 'rc_is 0' 'out_is "4242
+4343"'
+else
+	skip "sandboxes run" "this machine cannot make namespaces"
+fi
+
+run run --ro-bind "$T/no-such-dir" /x true
+check "a mount that fails is one line and 125" one_line_failure
+
+run run --seccomp "$T/no-such.profile" true
+check "a missing seccomp profile file is one line and 125" \
+	all one_line_failure "err_has '$T/no-such.profile'"
+
+KIN_T6=kept run run --memory 64M --pids 32 --cpus 0.5 sh -c 'echo "${KIN_T6-unset}"'
+# Whether the cgroup controllers are delegated depends on the machine.
+check "cgroup limits alone keep the environment, or say in one line what is missing" \
+	eval '{ rc_is 0 && out_is kept; } || one_line_failure'
+
 # ---- verbose
 
 run run -v true
