@@ -62,6 +62,8 @@ void bench_rpc_call(void);
 void bench_rpc_pipelined(void);
 void bench_worker_spawn(void);
 void bench_zygote_spawn(void);
+/* bench/sandbox.c */
+void bench_sandbox_spawn(void);
 extern const kin_handler bench_worker_handlers[];
 int bench_raw_worker_main(void);
 

@@ -30,6 +30,7 @@ static const struct {
 	{"rpc_pipelined", bench_rpc_pipelined, "calls/s with 128 in flight vs raw one-way sends"},
 	{"worker_spawn", bench_worker_spawn, "spawn to first reply vs a raw re-exec handshake"},
 	{"zygote_spawn", bench_zygote_spawn, "zygote fork to first reply vs fork + pipe"},
+	{"sandbox_spawn", bench_sandbox_spawn, "/bin/true in six namespaces, ro root, vs bwrap"},
 };
 
 double bench_seconds(void)
