@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -423,5 +424,95 @@ TEST(sandbox_symlink_on_a_mount_path_is_refused)
 	kin_loop_free(loop);
 	test_remove_tree(dir);
 	ASSERT_EQ(test_count_fds(), fds);
+	ASSERT_NO_CHILDREN();
+}
+
+/* `ps` itself, as the user would run it: only the sandbox. */
+TEST(sandbox_ps_lists_only_the_sandbox)
+{
+	kin_sandbox sb = all_namespaces();
+	static const kin_mount steps[] = {{.kind = KIN_MOUNT_PROC, .dest = "/proc"}};
+	sb.mounts = steps;
+	sb.nmounts = 1;
+	const char *argv[] = {"/bin/ps", "-e", "-o", "pid=,comm=", NULL};
+	kin_spawn_opts o = helper_opts(argv, &sb);
+	char out[1024];
+	RUN_INSIDE(&o, out);
+	/* kin's pid 1 (named after this binary) and ps. */
+	int pid1 = 0, pid2 = 0;
+	char name1[64], name2[64];
+	ASSERT(sscanf(out, " %d %63s %d %63s", &pid1, name1, &pid2, name2) == 4);
+	ASSERT_EQ(pid1, 1);
+	ASSERT_EQ(pid2, 2);
+	ASSERT_STR_EQ(name2, "ps");
+	ASSERT(strchr(strchr(strchr(out, '\n') + 1, '\n') + 1, '\n') == NULL);
+	ASSERT_NO_CHILDREN();
+}
+
+/* A closed pipe end: stdin reads end of file at once, and stdout's
+ * writer dies of SIGPIPE (its disposition was reset to the default). */
+TEST(sandbox_stdio_can_be_a_closed_pipe_end)
+{
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	kin_sandbox sb = all_namespaces();
+	const char *cat[] = {"/bin/cat", NULL};
+	kin_spawn_opts o = helper_opts(cat, &sb);
+	o.stdio[0].kind = KIN_STDIO_CLOSED_PIPE;
+	kin_proc *p;
+	kin_spawn_error why;
+	kin_status st;
+	ASSERT_OK(kin_proc_spawn(loop, &o, &p, &why));
+	ASSERT_OK(kin_proc_wait(p, kin_after(10 * KIN_SEC), &st));
+	ASSERT_EQ(kin_status_shell_code(&st), 0);
+	kin_proc_free(p);
+	const char *yes[] = {"/usr/bin/yes", NULL};
+	o = helper_opts(yes, &sb);
+	o.stdio[1].kind = KIN_STDIO_CLOSED_PIPE;
+	ASSERT_OK(kin_proc_spawn(loop, &o, &p, &why));
+	ASSERT_OK(kin_proc_wait(p, kin_after(10 * KIN_SEC), &st));
+	ASSERT_EQ(st.kind, KIN_KILLED);
+	ASSERT_EQ(st.signal, SIGPIPE);
+	kin_proc_free(p);
+	kin_loop_free(loop);
+	ASSERT_NO_CHILDREN();
+}
+
+/* Landlock where the kernel has it: only the named paths, with the named
+ * access. Where it lacks it, the documented error, before anything runs. */
+TEST(sandbox_landlock_limits_the_paths_or_says_it_cannot)
+{
+	char dir[256], inside[300], outside[300];
+	test_make_tmpdir(dir, sizeof(dir));
+	snprintf(inside, sizeof(inside), "write:%s/ok", dir);
+	snprintf(outside, sizeof(outside), "write:%s-not-listed", dir);
+	kin_landlock_rule rules[] = {
+		{.path = "/", .access = KIN_LANDLOCK_READ | KIN_LANDLOCK_EXEC},
+		{.path = dir, .access = KIN_LANDLOCK_READ | KIN_LANDLOCK_WRITE},
+	};
+	kin_sandbox sb = KIN_SANDBOX_INIT;
+	sb.landlock = rules;
+	sb.nlandlock = 2;
+	const char *argv[8];
+	test_helper_argv(argv, 8, "sandbox_try", inside, outside, NULL);
+	kin_spawn_opts o = helper_opts(argv, &sb);
+	long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1 /* VERSION */);
+	if (abi < 0) {
+		kin_loop *loop;
+		ASSERT_OK(kin_loop_new(&loop));
+		kin_proc *p = NULL;
+		kin_spawn_error why;
+		ASSERT_EQ(kin_proc_spawn(loop, &o, &p, &why), -EOPNOTSUPP);
+		ASSERT_EQ(why.step, KIN_STEP_LANDLOCK);
+		ASSERT(strstr(why.message, "landlock rules need landlock") != NULL);
+		kin_loop_free(loop);
+	} else {
+		char out[1024], want[700];
+		RUN_INSIDE(&o, out);
+		snprintf(want, sizeof(want), "%s 0\n%s %d\n", inside, outside, EACCES);
+		ASSERT_STR_EQ(out, want);
+		ASSERT(access(outside + 6, F_OK) < 0);
+	}
+	test_remove_tree(dir);
 	ASSERT_NO_CHILDREN();
 }
