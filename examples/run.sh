@@ -21,3 +21,11 @@ echo "\$ kin run -v -- sh -c 'setsid sleep 60.1234 & echo started a setsid sleep
 status=0
 "$dir/kin" run -v -- sh -c 'setsid sleep 60.1234 & echo started a setsid sleeper; exit 3' || status=$?
 echo "exit status $status; setsid sleepers left: $(pgrep -fc 'sleep 60.1234' || true)"
+echo
+echo "== kin run: a sandbox, spelled as in bubblewrap"
+echo "\$ kin run --unshare-all --hostname box --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --seccomp default -- sh -c '...'"
+"$dir/kin" run --unshare-all --hostname box --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp --seccomp default -- \
+	sh -c 'echo "hostname: $(hostname), uid: $(id -u), environment: $(env | wc -l) variables"
+echo "processes it can see:"; ps -e -o pid=,comm=
+touch /etc/x 2>/dev/null || echo "writing /etc: refused (read-only)"
+grep -E "NoNewPrivs|CapEff" /proc/self/status'
