@@ -24,7 +24,6 @@
 typedef struct parser {
 	kin__seccomp_profile p;
 	size_t cap;
-	unsigned *lines; /* the line each rule first came from, for conflicts */
 	bool have_default;
 	unsigned default_line;
 	char *err;
@@ -102,7 +101,7 @@ static int add_rule(parser *ps, unsigned line, word name, kin__seccomp_verdict v
 		if (r->verdict == v)
 			return 0; /* said twice, meant once */
 		return fail(ps, line, "\"%s\" is %s here but %s on line %u", r->name,
-			    verdict_word(v), verdict_word(r->verdict), ps->lines[i]);
+			    verdict_word(v), verdict_word(r->verdict), r->line);
 	}
 	if (ps->p.nrules == PROFILE_MAX_RULES)
 		return fail(ps, line, "more than %d rules", PROFILE_MAX_RULES);
@@ -112,17 +111,14 @@ static int add_rule(parser *ps, unsigned line, word name, kin__seccomp_verdict v
 		if (!rules)
 			return -ENOMEM;
 		ps->p.rules = rules;
-		unsigned *lines = realloc(ps->lines, cap * sizeof(*lines));
-		if (!lines)
-			return -ENOMEM;
-		ps->lines = lines;
 		ps->cap = cap;
 	}
 	kin__seccomp_rule *r = &ps->p.rules[ps->p.nrules];
 	memset(r, 0, sizeof(*r));
 	memcpy(r->name, name.s, name.len);
 	r->verdict = v;
-	ps->lines[ps->p.nrules++] = line;
+	r->line = line;
+	ps->p.nrules++;
 	return 0;
 }
 
@@ -226,7 +222,6 @@ int kin__seccomp_profile_parse(const char *text, size_t len, kin__seccomp_profil
 		at = end + 1;
 	}
 out:
-	free(ps.lines);
 	if (r < 0) {
 		if (r == -ENOMEM)
 			fail(&ps, 0, "out of memory");

@@ -67,6 +67,7 @@ typedef enum kin__seccomp_verdict {
 typedef struct kin__seccomp_rule {
 	char name[64]; /* the syscall's name, as libseccomp knows it */
 	kin__seccomp_verdict verdict;
+	unsigned line; /* where the file first names it, for errors */
 } kin__seccomp_rule;
 
 typedef struct kin__seccomp_profile {

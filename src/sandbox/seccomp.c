@@ -81,8 +81,6 @@ typedef struct compiler {
 	size_t ndenied;
 	/* The profile file, when there is one. */
 	const char *file;
-	const char *text;
-	size_t len;
 	const kin__seccomp_profile *custom;
 	kin_spawn_error *why;
 } compiler;
@@ -119,42 +117,6 @@ static kin__seccomp_verdict file_verdict(const compiler *c, const char *name)
 		if (strcmp(c->custom->rules[i].name, name) == 0)
 			return c->custom->rules[i].verdict;
 	return c->custom->default_verdict;
-}
-
-static bool is_blank(char ch)
-{
-	return ch == ' ' || ch == '\t' || ch == '\r';
-}
-
-/* The line of the profile that first names `name`. The parser keeps no
- * line numbers in its rules, and this runs only to word an error, so it
- * looks again: the text parsed, so every line is "keyword name...". */
-static unsigned line_of(const char *text, size_t len, const char *name)
-{
-	size_t nlen = strlen(name);
-	unsigned line = 1;
-	for (size_t at = 0; at < len; line++) {
-		const char *nl = memchr(text + at, '\n', len - at);
-		size_t end = nl ? (size_t)(nl - text) : len;
-		const char *hash = memchr(text + at, '#', end - at);
-		if (hash)
-			end = (size_t)(hash - text);
-		bool keyword = true;
-		for (size_t i = at; i < end;) {
-			while (i < end && is_blank(text[i]))
-				i++;
-			size_t start = i;
-			while (i < end && !is_blank(text[i]))
-				i++;
-			if (i == start)
-				break;
-			if (!keyword && i - start == nlen && memcmp(text + start, name, nlen) == 0)
-				return line;
-			keyword = false;
-		}
-		at = (nl ? (size_t)(nl - text) : len) + 1;
-	}
-	return 0;
 }
 
 static int rule(compiler *c, uint32_t action, int nr, const char *name, unsigned n,
@@ -250,7 +212,7 @@ static int resolve_file(compiler *c, int *nrs)
 			nrs[i] = nr;
 			continue;
 		}
-		unsigned line = line_of(c->text, c->len, name);
+		unsigned line = c->custom->rules[i].line;
 		kin__spawn_error(c->why, -EINVAL, KIN_STEP_SECCOMP,
 				 nr == __NR_SCMP_ERROR
 					 ? "seccomp profile %s: line %u: unknown system call \"%s\""
@@ -534,21 +496,19 @@ int kin__seccomp_compile(unsigned profiles, const char *file, kin_seccomp_action
 			return r;
 		}
 		char err[200];
-		if ((r = kin__seccomp_profile_parse(text, len, &custom, err, sizeof(err))) < 0) {
+		r = kin__seccomp_profile_parse(text, len, &custom, err, sizeof(err));
+		free(text);
+		if (r < 0) {
 			kin__spawn_error(why, r, KIN_STEP_SECCOMP, "seccomp profile %s: %s", file,
 					 err);
-			free(text);
 			return r;
 		}
-		c.text = text;
-		c.len = len;
 		c.custom = &custom;
 	}
 	r = build(&c, action, prog);
 	if (r == -ENOMEM)
 		kin__spawn_error(why, r, KIN_STEP_SECCOMP, "seccomp: out of memory");
 	kin__seccomp_profile_free(&custom);
-	free(text);
 	return r;
 }
 
