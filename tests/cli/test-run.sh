@@ -649,6 +649,20 @@ KIN_T6=kept run run --memory 64M --pids 32 --cpus 0.5 sh -c 'echo "${KIN_T6-unse
 check "cgroup limits alone keep the environment, or say in one line what is missing" \
 	eval '{ rc_is 0 && out_is kept; } || one_line_failure'
 
+# Inside a user namespace of our own whose user namespace limit is 0, a
+# sandbox that needs one cannot be made, and kin says exactly why.
+if unshare -Ur true 2>/dev/null; then
+	timeout -s KILL 20 unshare -Ur sh -c \
+		'echo 0 >/proc/sys/user/max_user_namespaces && exec "$0" run --unshare-user true' \
+		"$KIN" <"$T/stdin" >"$T/out" 2>"$T/err"
+	rc=$?
+	err=$(cat "$T/err")
+	check "disabled user namespaces are one clear line and 125" \
+		all 'rc_is 125' 'err_is "kin run: user namespaces are disabled: /proc/sys/user/max_user_namespaces is 0"'
+else
+	skip "disabled user namespaces" "unshare -Ur does not work here"
+fi
+
 # ---- verbose
 
 run run -v true
