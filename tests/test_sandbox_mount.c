@@ -795,14 +795,20 @@ static void unreachable_body(void)
 	CHECK_OK(chdir("/../.."));
 	char cwd[64];
 	CHECK(getcwd(cwd, sizeof(cwd)) && strcmp(cwd, "/") == 0, "cwd after /../..: %s", cwd);
-	/* The namespace holds our three mounts and nothing else: the old
+	/* The namespace holds our three mounts and nothing else (but the
+	 * read-only covers of proc's machine-wide files, proc's own): the old
 	 * root and the staging were detached, not just hidden. */
 	char table[4096];
 	read_text("/proc/self/mountinfo", table, sizeof(table));
 	int lines = 0;
-	for (char *p = table; *p; p++)
-		lines += *p == '\n';
+	for (char *line = table; *line; line = strchr(line, '\n') + 1) {
+		char *end = strchr(line, '\n');
+		bool cover = strstr(line, " /proc/") && strstr(line, " /proc/") < end &&
+			     strstr(line, " ro,") && strstr(line, " ro,") < end;
+		lines += !cover;
+	}
 	CHECK(lines == 3, "%d mounts are left:\n%s", lines, table);
+	CHECK(strstr(table, " /proc/sys ro,") != NULL, "/proc/sys is not read-only:\n%s", table);
 }
 
 TEST(sandbox_mount_old_root_is_unreachable)

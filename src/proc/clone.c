@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -144,6 +145,12 @@ KIN__CHILD_SIDE static _Noreturn void sandbox_child(kin__plan *plan)
 	kin__sandbox_plan *sp = plan->sandbox;
 	kin_spawn_step step = KIN_STEP_NAMESPACES;
 	size_t index = 0;
+	/* Dies with the owner from now on, before the owner lets it go on: an
+	 * owner gone before this is seen in kin__sandbox_enter as end of file
+	 * on the sync pipe. Without it, an as_pid_1 program whose owner died
+	 * while its root was being built would run on, linked to no one. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		kin__child_fail(plan, KIN_STEP_CLONE, errno);
 	int r = kin__sandbox_enter(sp, &step, &index);
 	if (r < 0)
 		kin__child_fail_at(plan, step, -r, index);

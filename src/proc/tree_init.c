@@ -107,6 +107,11 @@ KIN__CHILD_SIDE _Noreturn void kin__tree_init(kin__plan *plan)
 	 * owner would never see EOF on them. */
 	int keep[3] = {sfd, plan->lifeline_fd, plan->report_fd};
 	kin__close_all_except(keep, 3);
+	/* In a sandbox, nothing worth taking over stays in pid 1. */
+	if (plan->sandbox && kin__sandbox_confine_pid1() < 0) {
+		(void)kill((pid_t)main_pid, SIGKILL);
+		_exit(127);
+	}
 
 	for (;;) {
 		struct pollfd pf[2] = {{.fd = sfd, .events = POLLIN},

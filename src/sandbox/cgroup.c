@@ -127,7 +127,8 @@ static int check_controllers(const char *parent, const kin_sandbox *sb, kin_spaw
 			kin__spawn_error(
 				why, -EOPNOTSUPP, KIN_STEP_CGROUP,
 				"%s is unavailable: the %s controller is not enabled for the "
-				"children of %s (add it to its cgroup.subtree_control)",
+				"children of %s; name a delegated, empty cgroup that has it as "
+				"cgroup_parent (kin run --cgroup-parent)",
 				need[i].limit, need[i].name, parent);
 		return -EOPNOTSUPP;
 	}

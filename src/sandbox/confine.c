@@ -55,6 +55,16 @@ static int drop_capabilities(uint64_t keep)
 	return 0;
 }
 
+int kin__sandbox_confine_pid1(void)
+{
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -errno;
+	int r = drop_capabilities(0);
+	if (r == 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		r = -errno;
+	return r;
+}
+
 int kin__sandbox_confine(const kin__sandbox_plan *sp, kin_spawn_step *step)
 {
 	int r;

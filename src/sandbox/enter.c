@@ -6,6 +6,8 @@
 
 #include <errno.h>
 #include <net/if.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -52,6 +54,11 @@ int kin__sandbox_enter(const kin__sandbox_plan *sp, kin_spawn_step *step, size_t
 	int r = wait_for_owner(sp);
 	if (r < 0)
 		return r;
+	/* Steps or not, nothing mounted inside (by the init hook, or by a
+	 * program that kept CAP_SYS_ADMIN) may propagate to the host. */
+	*step = KIN_STEP_MOUNT;
+	if ((sp->clone_flags & CLONE_NEWNS) && mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+		return -errno;
 	*step = KIN_STEP_NETWORK;
 	if (sp->hostname && sethostname(sp->hostname, strlen(sp->hostname)) < 0)
 		return -errno;

@@ -288,14 +288,34 @@ static int step_tmpfs(builder *b, const kin__mount_step *s)
 	return step_fs(b, s, "tmpfs", &mode, 1, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
 }
 
+static int make_read_only(int fd);
+
+/* The parts of proc that reach the whole machine rather than the sandbox's
+ * own processes. They check only file modes against uid 0, not any
+ * capability, so a sandbox whose uid 0 is the host's root (a root caller)
+ * could write core_pattern and be run as root by the kernel: they are
+ * covered read-only, as container runtimes do. */
+static const char *const proc_machine_wide[] = {"sys", "sysrq-trigger", "irq", "bus"};
+
 /* proc shows the pid namespace of its mounter: the caller runs us as pid
  * 1 of the sandbox's. The kernel refuses it (EPERM) in a user namespace
  * unless a full proc is visible in this mount namespace, which the host's
  * still is, at base/old/proc. */
 static int step_proc(builder *b, const kin__mount_step *s)
 {
-	return step_fs(b, s, "proc", NULL, 0,
-		       MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	int mnt = new_fs("proc", NULL, 0, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	if (mnt < 0)
+		return mnt;
+	int r = mount_at(b, mnt, s->dest, true);
+	for (size_t i = 0; r == 0 && i < KIN_ARRAY_SIZE(proc_machine_wide); i++) {
+		int fd = open_beneath(mnt, proc_machine_wide[i], O_PATH);
+		if (fd == -ENOENT)
+			continue; /* a kernel without it */
+		r = fd < 0 ? fd : make_read_only(fd);
+		kin__close(fd);
+	}
+	kin__close(mnt);
+	return r;
 }
 
 /* A symlink at name below dir; one already there with this very target is

@@ -244,7 +244,7 @@ bool kin__sandbox_failure(const kin__sandbox_plan *sp, kin_spawn_error *why, int
 				err == -ELOOP ? " (a symlink on the path inside is refused)" : "");
 		} else {
 			kin__spawn_error(why, err, step,
-					 "sandbox: pivot_root into the new root: %s", e);
+					 "sandbox: staging or pivoting into the new root: %s", e);
 		}
 		return true;
 	case KIN_STEP_NAMESPACES:

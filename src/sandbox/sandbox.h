@@ -151,6 +151,12 @@ int kin__sandbox_release_child(kin__sandbox_plan *sp, int pidfd, pid_t pid, kin_
  * 0, or -errno with *step (and *index for a mount step) set. */
 int kin__sandbox_enter(const kin__sandbox_plan *sp, kin_spawn_step *step, size_t *index);
 
+/* Child: kin's pid 1 of a sandbox, once it has started the program, gives
+ * up what the program gave up, so taking it over gains nothing: every
+ * capability, dumpable (no ptrace, no /proc/1/mem), no_new_privs. It can
+ * still signal and reap the program, which runs as its own uid. */
+int kin__sandbox_confine_pid1(void);
+
 /* Child, last before exec: the init hook, then capabilities,
  * no_new_privs, landlock and seccomp. 0, or -errno with *step set. */
 int kin__sandbox_confine(const kin__sandbox_plan *sp, kin_spawn_step *step);
