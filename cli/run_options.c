@@ -101,6 +101,7 @@ void cli_run_usage(FILE *f)
 		"  --rlimit RES=N     a resource limit: NOFILE=1024, AS=4G:unlimited, CORE=0\n"
 		"  --memory SIZE      cgroup limits: bytes (512M, 2G), processes, CPUs (0.5);\n"
 		"  --pids N, --cpus X   they need a cgroup delegated with those controllers\n"
+		"  --cgroup-parent DIR  the delegated cgroup to make the child's under\n"
 		"In a sandbox the environment starts empty: only --env and --setenv go in.\n"
 		"\n"
 		"DUR is seconds, with optional fraction and unit s or ms: 10, 1.5s, 500ms.\n"

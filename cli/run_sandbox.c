@@ -59,13 +59,13 @@ static bool mount_has_source(int opt)
 
 /* The option's name as the user types it, from its getopt value. */
 static const char *const sandbox_option_names[] = {
-	"--unshare-user",   "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
-	"--unshare-cgroup", "--unshare-all", "--share-net",   "--uid",         "--gid",
-	"--hostname",       "--bind",        "--ro-bind",     "--dev-bind",    "--tmpfs",
-	"--proc",           "--dev",         "--dir",         "--symlink",     "--remount-ro",
-	"--perms",          "--chdir",       "--setenv",      "--unsetenv",    "--seccomp",
-	"--seccomp-kill",   "--cap-add",     "--cap-drop",    "--as-pid-1",    "--rlimit",
-	"--memory",         "--pids",        "--cpus",
+	"--unshare-user",   "--unshare-pid", "--unshare-net", "--unshare-ipc",   "--unshare-uts",
+	"--unshare-cgroup", "--unshare-all", "--share-net",   "--uid",           "--gid",
+	"--hostname",       "--bind",        "--ro-bind",     "--dev-bind",      "--tmpfs",
+	"--proc",           "--dev",         "--dir",         "--symlink",       "--remount-ro",
+	"--perms",          "--chdir",       "--setenv",      "--unsetenv",      "--seccomp",
+	"--seccomp-kill",   "--cap-add",     "--cap-drop",    "--as-pid-1",      "--rlimit",
+	"--memory",         "--pids",        "--cpus",        "--cgroup-parent",
 };
 _Static_assert(sizeof(sandbox_option_names) / sizeof(sandbox_option_names[0]) ==
 		       RUN_OPT_SANDBOX_END - RUN_OPT_SANDBOX_FIRST,
@@ -394,6 +394,11 @@ int run_sandbox_option(run_config *cfg, int opt, const char *arg, int argc, char
 		return parse_pids(rs, arg);
 	case RUN_OPT_CPUS:
 		return parse_cpus(rs, arg);
+	case RUN_OPT_CGROUP_PARENT:
+		if (arg[0] != '/')
+			return run_fail("--cgroup-parent: \"%s\" is not an absolute path", arg);
+		rs->sb.cgroup_parent = arg;
+		return 0;
 	default:
 		if (is_mount_option(opt))
 			return second ? add_mount(cfg, opt, arg, second)

@@ -53,6 +53,7 @@ enum {
 	RUN_OPT_MEMORY,
 	RUN_OPT_PIDS,
 	RUN_OPT_CPUS,
+	RUN_OPT_CGROUP_PARENT,
 	RUN_OPT_SANDBOX_END,
 };
 
@@ -90,6 +91,7 @@ enum {
 	{"as-pid-1", no_argument, NULL, RUN_OPT_AS_PID_1},                                         \
 	{"rlimit", required_argument, NULL, RUN_OPT_RLIMIT},                                       \
 	{"memory", required_argument, NULL, RUN_OPT_MEMORY},                                       \
+	{"cgroup-parent", required_argument, NULL, RUN_OPT_CGROUP_PARENT},                         \
 	{"pids", required_argument, NULL, RUN_OPT_PIDS},                                           \
 	{"cpus", required_argument, NULL, RUN_OPT_CPUS}
 /* clang-format on */

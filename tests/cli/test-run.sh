@@ -541,6 +541,8 @@ check "--hostname needs --unshare-uts" \
 	refused "kin run: --hostname needs --unshare-uts (or --unshare-all)" --hostname box
 check "--uid needs --unshare-user" \
 	refused "kin run: --uid needs --unshare-user (or --unshare-all)" --unshare-net --uid 1000
+check "--cgroup-parent must be absolute" \
+	refused 'kin run: --cgroup-parent: "rel" is not an absolute path' --cgroup-parent rel --pids 4
 check "--gid needs --unshare-user" \
 	refused "kin run: --gid needs --unshare-user (or --unshare-all)" --gid 1000
 check "--as-pid-1 needs --unshare-pid" \
