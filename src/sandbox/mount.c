@@ -19,217 +19,14 @@
  *     earlier symlink step, cannot send a later mount elsewhere (-ELOOP).
  *  5. Back in base, pivot_root(".", ".") into the topmost mount at
  *     base/new, then detach base lazily: the host's tree goes with it. */
-#include "sandbox.h"
+#include "mount.h"
 
-#include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <linux/mount.h> /* not <sys/mount.h>: the two clash on older libcs */
-#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#ifndef MNT_DETACH
-#define MNT_DETACH 2 /* <sys/mount.h>'s, which we cannot include */
-#endif
-
-/* The scratch holds two names and one path (a symlink's target, read
- * back to compare, or a tmpfs's mode in octal). */
-#define NAME_SIZE (NAME_MAX + 1)
-#define TEXT_OFFSET 4096
-_Static_assert(2 * NAME_SIZE <= TEXT_OFFSET, "two names fit below the text");
-_Static_assert(TEXT_OFFSET + PATH_MAX <= KIN__ROOT_SCRATCH, "the scratch holds a path");
-
-typedef struct builder {
-	int root;          /* the topmost mount at base/new: where every dest starts */
-	int cwd;           /* the caller's cwd, for relative bind sources */
-	char *leaf, *next; /* NAME_SIZE bytes each */
-	char *text;        /* PATH_MAX bytes */
-} builder;
-
-typedef struct fs_option {
-	const char *key;
-	const char *value; /* NULL for a flag */
-} fs_option;
-
-static int fd_or_errno(long r)
-{
-	return r < 0 ? -errno : (int)r;
-}
-
-static int ok_or_errno(long r)
-{
-	return r < 0 ? -errno : 0;
-}
-
-/* ---- mounts */
-
-/* A detached mount of a new filesystem of `type`, as an fd of its root. */
-static int new_fs(const char *type, const fs_option *opts, size_t nopts, unsigned attrs)
-{
-	int fs = fd_or_errno(syscall(SYS_fsopen, type, FSOPEN_CLOEXEC));
-	if (fs < 0)
-		return fs;
-	int r = 0;
-	for (size_t i = 0; i < nopts && r == 0; i++) {
-		unsigned cmd = opts[i].value ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG;
-		r = ok_or_errno(syscall(SYS_fsconfig, fs, cmd, opts[i].key, opts[i].value, 0));
-	}
-	if (r == 0)
-		r = ok_or_errno(syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0));
-	if (r == 0)
-		r = fd_or_errno(syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, attrs));
-	kin__close(fs);
-	return r;
-}
-
-/* A detached copy of the tree at path, with every mount below it: binds
- * are recursive, as bwrap's are, and the kernel refuses a lone copy of a
- * mount that has locked mounts (the host's, seen from a user namespace)
- * on top of it. */
-static int copy_tree(int dirfd, const char *path, unsigned flags)
-{
-	return fd_or_errno(syscall(SYS_open_tree, dirfd, path,
-				   OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | flags));
-}
-
-/* Sets attributes on the mount at fd and on every mount below it. */
-static int set_attrs(int fd, uint64_t attrs)
-{
-	struct mount_attr a = {.attr_set = attrs};
-	return ok_or_errno(
-		syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof(a)));
-}
-
-/* Puts the mount at `mnt` on top of whatever is mounted at `target`. */
-static int attach(int mnt, int target)
-{
-	return ok_or_errno(syscall(SYS_move_mount, mnt, "", target, "",
-				   MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
-}
-
-/* ---- dests, resolved in the new root */
-
-/* Copies the next name of *p into name and moves *p past it; "" and "."
- * are skipped. Returns the name's length, 0 at the end (name is then ""),
- * -EINVAL for "..", which has no place in a dest, or -ENAMETOOLONG. */
-static int next_name(const char **p, char *name)
-{
-	const char *s = *p;
-	for (;;) {
-		while (*s == '/')
-			s++;
-		size_t n = 0;
-		while (s[n] && s[n] != '/')
-			n++;
-		if (n == 1 && s[0] == '.') {
-			s++;
-			continue;
-		}
-		if (n == 2 && s[0] == '.' && s[1] == '.')
-			return -EINVAL;
-		if (n > NAME_MAX)
-			return -ENAMETOOLONG;
-		memcpy(name, s, n);
-		name[n] = '\0';
-		*p = s + n;
-		return (int)n;
-	}
-}
-
-/* Opens one name below dir, crossing onto whatever is mounted there but
- * following no symlink at all: one there fails with ELOOP. */
-static int open_beneath(int dir, const char *name, uint64_t flags)
-{
-	struct open_how how = {
-		.flags = flags | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-	};
-	return fd_or_errno(syscall(SYS_openat2, dir, name, &how, sizeof(how)));
-}
-
-/* Opens the directory `name` below dir, making it with `mode` if it is
- * missing and `create` is set. */
-static int lookup_dir(int dir, const char *name, bool create, mode_t mode)
-{
-	int fd = open_beneath(dir, name, O_PATH | O_DIRECTORY);
-	if (fd != -ENOENT || !create)
-		return fd;
-	if (mkdirat(dir, name, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return open_beneath(dir, name, O_PATH | O_DIRECTORY);
-}
-
-/* Opens `name` below dir, making an empty file there if it is missing: the
- * mount point of a bind whose source is not a directory. */
-static int lookup_file(int dir, const char *name)
-{
-	int fd = open_beneath(dir, name, O_PATH);
-	if (fd != -ENOENT)
-		return fd;
-	/* O_EXCL: never open, and so never follow, something already there. */
-	int made = openat(dir, name, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
-	if (made < 0 && errno != EEXIST)
-		return -errno;
-	kin__close(made);
-	return open_beneath(dir, name, O_PATH);
-}
-
-/* Opens the directory holding dest in the new root, making missing ones
- * (0755) on the way when `create` is set, and leaves dest's last name in
- * b->leaf: "" when dest is the root itself (the fd is then the root). */
-static int open_parent(builder *b, const char *dest, bool create)
-{
-	const char *p = dest;
-	int n = next_name(&p, b->leaf);
-	if (n < 0)
-		return n;
-	int dir = fd_or_errno(fcntl(b->root, F_DUPFD_CLOEXEC, 3));
-	while (dir >= 0 && n > 0) {
-		n = next_name(&p, b->next);
-		if (n <= 0)
-			break;
-		int sub = lookup_dir(dir, b->leaf, create, 0755);
-		kin__close(dir);
-		dir = sub;
-		memcpy(b->leaf, b->next, (size_t)n + 1);
-	}
-	if (n < 0) {
-		kin__close(dir);
-		return n;
-	}
-	return dir;
-}
-
-/* Mounts mnt at dest, which is made if it is missing: a directory, or an
- * empty file when mnt's root is not a directory. The caller keeps mnt. */
-static int mount_at(builder *b, int mnt, const char *dest, bool dir)
-{
-	int parent = open_parent(b, dest, true);
-	if (parent < 0)
-		return parent;
-	if (!b->leaf[0]) {
-		/* Over the root itself: later dests must start from this mount,
-		 * since a walk from the old fd would run beneath it. */
-		int r = attach(mnt, parent);
-		kin__close(parent);
-		int top = r < 0 ? r : fd_or_errno(fcntl(mnt, F_DUPFD_CLOEXEC, 3));
-		if (top < 0)
-			return top;
-		kin__close(b->root);
-		b->root = top;
-		return 0;
-	}
-	int target = dir ? lookup_dir(parent, b->leaf, true, 0755) : lookup_file(parent, b->leaf);
-	kin__close(parent);
-	if (target < 0)
-		return target;
-	int r = attach(mnt, target);
-	kin__close(target);
-	return r;
-}
 
 /* ---- the steps */
 
@@ -238,7 +35,7 @@ static int step_bind(builder *b, const kin__mount_step *s)
 	if (!s->source)
 		return -EINVAL;
 	/* We are chrooted in the host's tree: the source resolves as there. */
-	int tree = copy_tree(b->cwd, s->source, 0);
+	int tree = kin__copy_tree(b->cwd, s->source, 0);
 	if (tree < 0)
 		return tree;
 	/* nosuid as in bwrap: a sandbox is no place to gain privileges. */
@@ -248,9 +45,9 @@ static int step_bind(builder *b, const kin__mount_step *s)
 	if (s->kind == KIN_MOUNT_RO_BIND)
 		attrs |= MOUNT_ATTR_RDONLY;
 	struct stat st;
-	int r = fstat(tree, &st) < 0 ? -errno : set_attrs(tree, attrs);
+	int r = fstat(tree, &st) < 0 ? -errno : kin__set_attrs(tree, attrs);
 	if (r == 0)
-		r = mount_at(b, tree, s->dest, S_ISDIR(st.st_mode));
+		r = kin__mount_at(b, tree, s->dest, S_ISDIR(st.st_mode));
 	kin__close(tree);
 	return r;
 }
@@ -273,10 +70,10 @@ static void format_octal(char *buf, unsigned mode)
 static int step_fs(builder *b, const kin__mount_step *s, const char *type, const fs_option *opts,
 		   size_t nopts, unsigned attrs)
 {
-	int mnt = new_fs(type, opts, nopts, attrs);
+	int mnt = kin__new_fs(type, opts, nopts, attrs);
 	if (mnt < 0)
 		return mnt;
-	int r = mount_at(b, mnt, s->dest, true);
+	int r = kin__mount_at(b, mnt, s->dest, true);
 	kin__close(mnt);
 	return r;
 }
@@ -287,8 +84,6 @@ static int step_tmpfs(builder *b, const kin__mount_step *s)
 	fs_option mode = {"mode", b->text};
 	return step_fs(b, s, "tmpfs", &mode, 1, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
 }
-
-static int make_read_only(int fd);
 
 /* The parts of proc that reach the whole machine rather than the sandbox's
  * own processes. They check only file modes against uid 0, not any
@@ -303,15 +98,16 @@ static const char *const proc_machine_wide[] = {"sys", "sysrq-trigger", "irq", "
  * still is, at base/old/proc. */
 static int step_proc(builder *b, const kin__mount_step *s)
 {
-	int mnt = new_fs("proc", NULL, 0, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	int mnt = kin__new_fs("proc", NULL, 0,
+			      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 	if (mnt < 0)
 		return mnt;
-	int r = mount_at(b, mnt, s->dest, true);
+	int r = kin__mount_at(b, mnt, s->dest, true);
 	for (size_t i = 0; r == 0 && i < KIN_ARRAY_SIZE(proc_machine_wide); i++) {
-		int fd = open_beneath(mnt, proc_machine_wide[i], O_PATH);
+		int fd = kin__open_beneath(mnt, proc_machine_wide[i], O_PATH);
 		if (fd == -ENOENT)
 			continue; /* a kernel without it */
-		r = fd < 0 ? fd : make_read_only(fd);
+		r = fd < 0 ? fd : kin__make_read_only(fd);
 		kin__close(fd);
 	}
 	kin__close(mnt);
@@ -346,13 +142,13 @@ static const char *const dev_links[][2] = {
 
 static int bind_dev_node(int dev, const char *path)
 {
-	int node = copy_tree(AT_FDCWD, path, 0);
+	int node = kin__copy_tree(AT_FDCWD, path, 0);
 	if (node < 0)
 		return node;
-	int spot = lookup_file(dev, path + strlen("/dev/"));
-	int r = spot < 0 ? spot : set_attrs(node, MOUNT_ATTR_NOSUID);
+	int spot = kin__lookup_file(dev, path + strlen("/dev/"));
+	int r = spot < 0 ? spot : kin__set_attrs(node, MOUNT_ATTR_NOSUID);
 	if (r == 0)
-		r = attach(node, spot);
+		r = kin__attach(node, spot);
 	kin__close(spot);
 	kin__close(node);
 	return r;
@@ -366,12 +162,12 @@ static int mount_pts(int dev)
 		{"ptmxmode", "0666"},
 		{"mode", "620"},
 	};
-	int spot = lookup_dir(dev, "pts", true, 0755);
+	int spot = kin__lookup_dir(dev, "pts", true, 0755);
 	if (spot < 0)
 		return spot;
-	int pts =
-		new_fs("devpts", opts, KIN_ARRAY_SIZE(opts), MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
-	int r = pts < 0 ? pts : attach(pts, spot);
+	int pts = kin__new_fs("devpts", opts, KIN_ARRAY_SIZE(opts),
+			      MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+	int r = pts < 0 ? pts : kin__attach(pts, spot);
 	kin__close(pts);
 	kin__close(spot);
 	return r;
@@ -394,16 +190,16 @@ static int fill_dev(builder *b, int dev)
 	if (r < 0)
 		return r;
 	/* The umask is 0 while we build, so the sticky bit and 0777 stay. */
-	return ok_or_errno(mkdirat(dev, "shm", 01777));
+	return kin__ok_or_errno(mkdirat(dev, "shm", 01777));
 }
 
 static int step_dev(builder *b, const kin__mount_step *s)
 {
 	fs_option mode = {"mode", "0755"};
-	int dev = new_fs("tmpfs", &mode, 1, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	int dev = kin__new_fs("tmpfs", &mode, 1, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
 	if (dev < 0)
 		return dev;
-	int r = mount_at(b, dev, s->dest, true);
+	int r = kin__mount_at(b, dev, s->dest, true);
 	if (r == 0)
 		r = fill_dev(b, dev);
 	kin__close(dev);
@@ -412,12 +208,12 @@ static int step_dev(builder *b, const kin__mount_step *s)
 
 static int step_dir(builder *b, const kin__mount_step *s)
 {
-	int parent = open_parent(b, s->dest, true);
+	int parent = kin__open_parent(b, s->dest, true);
 	if (parent < 0 || !b->leaf[0]) {
 		kin__close(parent);
 		return parent < 0 ? parent : 0;
 	}
-	int dir = lookup_dir(parent, b->leaf, true, s->mode);
+	int dir = kin__lookup_dir(parent, b->leaf, true, s->mode);
 	kin__close(parent);
 	kin__close(dir);
 	return dir < 0 ? dir : 0;
@@ -427,7 +223,7 @@ static int step_symlink(builder *b, const kin__mount_step *s)
 {
 	if (!s->source)
 		return -EINVAL;
-	int parent = open_parent(b, s->dest, true);
+	int parent = kin__open_parent(b, s->dest, true);
 	if (parent < 0)
 		return parent;
 	int r = b->leaf[0] ? make_symlink(parent, b->leaf, s->source, b->text) : -EEXIST;
@@ -435,35 +231,17 @@ static int step_symlink(builder *b, const kin__mount_step *s)
 	return r;
 }
 
-/* mount_setattr needs a mount's root (EINVAL otherwise): a dest that is a
- * plain directory gets a copy of itself put over it first, so that the
- * read-only flag has a mount to live on. */
-static int make_read_only(int fd)
-{
-	int r = set_attrs(fd, MOUNT_ATTR_RDONLY);
-	if (r != -EINVAL)
-		return r;
-	int self = copy_tree(fd, "", AT_EMPTY_PATH);
-	if (self < 0)
-		return self;
-	r = set_attrs(self, MOUNT_ATTR_RDONLY);
-	if (r == 0)
-		r = attach(self, fd);
-	kin__close(self);
-	return r;
-}
-
 static int step_remount_ro(builder *b, const kin__mount_step *s)
 {
-	int fd = open_parent(b, s->dest, false);
+	int fd = kin__open_parent(b, s->dest, false);
 	if (fd >= 0 && b->leaf[0]) {
 		int parent = fd;
-		fd = open_beneath(parent, b->leaf, O_PATH);
+		fd = kin__open_beneath(parent, b->leaf, O_PATH);
 		kin__close(parent);
 	}
 	if (fd < 0)
 		return fd;
-	int r = make_read_only(fd);
+	int r = kin__make_read_only(fd);
 	kin__close(fd);
 	return r;
 }
@@ -500,7 +278,7 @@ static int run_step(builder *b, const kin__mount_step *s)
  * out CLONE_FS), so nobody else sees the change. */
 static int chroot_at(int dir, const char *name)
 {
-	int fd = open_beneath(dir, name, O_PATH | O_DIRECTORY);
+	int fd = kin__open_beneath(dir, name, O_PATH | O_DIRECTORY);
 	if (fd < 0)
 		return fd;
 	int r = fchdir(fd) < 0 || chroot(".") < 0 ? -errno : 0;
@@ -519,7 +297,8 @@ static int stage(int *base, int *root)
 	if (syscall(SYS_mount, "none", "/", "none", MS_SLAVE | MS_REC, NULL) < 0)
 		return -errno;
 	fs_option mode = {"mode", "0755"};
-	*base = new_fs("tmpfs", &mode, 1, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+	*base = kin__new_fs("tmpfs", &mode, 1,
+			    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
 	if (*base < 0)
 		return *base;
 	if (syscall(SYS_move_mount, *base, "", AT_FDCWD, "/", MOVE_MOUNT_F_EMPTY_PATH) < 0 ||
@@ -531,11 +310,11 @@ static int stage(int *base, int *root)
 	int r = chroot_at(*base, "old");
 	if (r < 0)
 		return r;
-	*root = new_fs("tmpfs", &mode, 1, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	*root = kin__new_fs("tmpfs", &mode, 1, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
 	if (*root < 0)
 		return *root;
-	int spot = open_beneath(*base, "new", O_PATH | O_DIRECTORY);
-	r = spot < 0 ? spot : attach(*root, spot);
+	int spot = kin__open_beneath(*base, "new", O_PATH | O_DIRECTORY);
+	r = spot < 0 ? spot : kin__attach(*root, spot);
 	kin__close(spot);
 	return r;
 }
@@ -552,7 +331,7 @@ static int enter(int base, int root)
 	 * whatever the steps covered below it: detach it all. */
 	if (syscall(SYS_umount2, ".", MNT_DETACH) < 0)
 		return -errno;
-	return ok_or_errno(chdir("/"));
+	return kin__ok_or_errno(chdir("/"));
 }
 
 int kin__root_build(const kin__root_plan *plan, size_t *failed)
