@@ -31,21 +31,8 @@ static const char *const bwrap_argv[] = {
 	NULL,
 };
 
-/* The same, for `kin run` (argv[0] is filled in). */
-static const char *kin_run_argv[] = {
-	NULL,
-	"run",
-	"--unshare-user",
-	"--unshare-pid",
-	"--unshare-net",
-	"--unshare-uts",
-	"--unshare-ipc",
-	"--ro-bind",
-	"/",
-	"/",
-	"/bin/true",
-	NULL,
-};
+/* The same, for `kin run`: "kin", "run", then bwrap's arguments. */
+static const char *kin_run_argv[2 + sizeof(bwrap_argv) / sizeof(bwrap_argv[0])];
 
 /* Seconds for one whole program to run to its end, or -1. */
 static double run_program(const char *path, const char *const *argv, int *err)
@@ -125,6 +112,9 @@ void bench_sandbox_spawn(void)
 		return;
 	}
 	kin_run_argv[0] = kin;
+	kin_run_argv[1] = "run";
+	for (size_t i = 1; i < sizeof(bwrap_argv) / sizeof(bwrap_argv[0]); i++)
+		kin_run_argv[1 + i] = bwrap_argv[i];
 	kin_loop *loop = NULL;
 	int err = kin_loop_new(&loop);
 	double lib[ROUNDS], cli[ROUNDS], raw[ROUNDS];

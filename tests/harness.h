@@ -24,7 +24,7 @@ void test_register(test_case tc);
 
 #define TEST_TIMEOUT(name, secs)                                                                   \
 	static void test_##name(void);                                                             \
-	__attribute__((constructor)) static void register_##name(void)                            \
+	__attribute__((constructor)) static void register_##name(void)                             \
 	{                                                                                          \
 		test_register((test_case){#name, test_##name, secs, false, NULL});                 \
 	}                                                                                          \
@@ -34,7 +34,7 @@ void test_register(test_case tc);
 /* A helper is a program the tests run as a child: `kin-test helper NAME ...`. */
 #define HELPER(name)                                                                               \
 	static int helper_##name(int argc, char **argv);                                           \
-	__attribute__((constructor)) static void register_helper_##name(void)                     \
+	__attribute__((constructor)) static void register_helper_##name(void)                      \
 	{                                                                                          \
 		test_register((test_case){#name, NULL, 0, true, helper_##name});                   \
 	}                                                                                          \
@@ -79,6 +79,8 @@ _Noreturn void test_fail(const char *file, int line, const char *fmt, ...)
 int test_count_fds(void);
 /* Fails the test if this process has any child (a zombie included). */
 void test_assert_no_children(const char *file, int line);
+/* This process's live children (under every thread), up to cap. */
+size_t test_children(pid_t *out, size_t cap);
 #define ASSERT_NO_CHILDREN() test_assert_no_children(__FILE__, __LINE__)
 /* True if a process with this pid exists (zombie or not). */
 bool test_pid_exists(pid_t pid);
@@ -112,6 +114,13 @@ size_t test_read_line(kin_stream *s, char *buf, size_t cap);
  * kin's message, if the spawn fails. Returns the length read. */
 size_t test_spawn_output(kin_loop *loop, kin_spawn_opts *o, char *buf, size_t cap,
 			 kin_status *status);
+/* test_spawn_output on a loop of its own, failing the test unless the
+ * program exits 0; its output, NUL-terminated, in buf. */
+void test_run_expect_ok(kin_spawn_opts *o, char *buf, size_t cap, const char *file, int line);
+#define RUN_EXPECT_OK(o, buf) test_run_expect_ok(o, buf, sizeof(buf), __FILE__, __LINE__)
+struct sockaddr_in;
+/* A listening TCP socket on 127.0.0.1 (an ephemeral port, in *addr). */
+int test_tcp_listener(struct sockaddr_in *addr);
 /* Live (not zombie) processes having one argument exactly equal to
  * `marker`; fills up to cap pids and returns how many there are. */
 size_t test_find_marked(const char *marker, pid_t *pids, size_t cap);
@@ -165,6 +174,10 @@ kin_msg test_int_args(kin_buf *b, int64_t v);
 int64_t test_call_pid(kin_worker *w);
 /* The pid of a supervisor child's current worker, or -1 if it has none. */
 pid_t test_sup_pid(kin_sup *s, const char *id);
+/* Hands a and b the two ends of a new chan; a pings b over it, and b
+ * answers, never through the owner. Fails the test unless both hear. */
+void test_workers_talk(kin_worker *a, kin_worker *b, const char *file, int line);
+#define TEST_WORKERS_TALK(a, b) test_workers_talk(a, b, __FILE__, __LINE__)
 /* Runs the loop until *count (which a callback raises) reaches want;
  * fails the test after a generous 10 s. */
 void test_run_until(kin_loop *loop, const int *count, int want, const char *file, int line);

@@ -6,11 +6,13 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <netinet/in.h>
 #include <fnmatch.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -66,8 +68,16 @@ void test_assert_no_children(const char *file, int line)
 	int r = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL);
 	if (r == 0 && si.si_pid != 0)
 		test_fail(file, line, "a child is left behind: zombie pid %d", si.si_pid);
+	pid_t pid;
+	if (test_children(&pid, 1) > 0)
+		test_fail(file, line, "a child is left behind: pid %d", (int)pid);
+}
+
+size_t test_children(pid_t *out, size_t cap)
+{
 	/* Live children hang off the thread that made them (kin's spawner
 	 * thread among them), so look under every thread. */
+	size_t n = 0;
 	DIR *tasks = opendir("/proc/self/task");
 	struct dirent *t;
 	while (tasks && (t = readdir(tasks))) {
@@ -76,19 +86,43 @@ void test_assert_no_children(const char *file, int line)
 		char path[300];
 		snprintf(path, sizeof(path), "/proc/self/task/%s/children", t->d_name);
 		FILE *f = fopen(path, "r");
-		int pid = 0;
-		if (f) {
-			if (fscanf(f, "%d", &pid) != 1)
-				pid = 0;
+		int pid;
+		while (f && n < cap && fscanf(f, "%d", &pid) == 1)
+			out[n++] = pid;
+		if (f)
 			fclose(f);
-		}
-		if (pid) {
-			closedir(tasks);
-			test_fail(file, line, "a child is left behind: pid %d", pid);
-		}
 	}
 	if (tasks)
 		closedir(tasks);
+	return n;
+}
+
+void test_run_expect_ok(kin_spawn_opts *o, char *buf, size_t cap, const char *file, int line)
+{
+	kin_loop *loop;
+	if (kin_loop_new(&loop) < 0)
+		test_fail(file, line, "kin_loop_new failed");
+	kin_status st;
+	size_t n = test_spawn_output(loop, o, buf, cap, &st);
+	buf[n < cap ? n : cap - 1] = '\0';
+	if (st.kind != KIN_EXITED || st.code != 0) {
+		char how[64];
+		kin_status_format(&st, how, sizeof(how));
+		test_fail(file, line, "%s ended %s; it said: %s", o->argv[0], how, buf);
+	}
+	kin_loop_free(loop);
+}
+
+int test_tcp_listener(struct sockaddr_in *addr)
+{
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	socklen_t len = sizeof(*addr);
+	*addr = (struct sockaddr_in){.sin_family = AF_INET,
+				     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (l < 0 || bind(l, (struct sockaddr *)addr, sizeof(*addr)) < 0 || listen(l, 8) < 0 ||
+	    getsockname(l, (struct sockaddr *)addr, &len) < 0)
+		test_fail(__FILE__, __LINE__, "a loopback listener: %s", strerror(errno));
+	return l;
 }
 
 char test_proc_state(pid_t pid)
@@ -139,7 +173,8 @@ size_t test_read_all(kin_stream *s, char *buf, size_t cap)
 		if (r == 0)
 			break;
 		if (r < 0)
-			test_fail(__FILE__, __LINE__, "stream read failed: %s", kin_strerror((int)r));
+			test_fail(__FILE__, __LINE__, "stream read failed: %s",
+				  kin_strerror((int)r));
 		len += (size_t)r;
 		if (len == cap - 1)
 			break;
@@ -189,7 +224,8 @@ static int run_isolated(test_case *tc, char *why, size_t whylen)
 		ready = 0;
 		for (int ms = 0; ms < tc->timeout_s * 1000 && !ready; ms += 10) {
 			si.si_pid = 0;
-			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid)
+			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+			    si.si_pid)
 				ready = 1;
 			else
 				usleep(10000);
@@ -437,15 +473,16 @@ bool test_same_spawn_opts(const kin_spawn_opts *a, const kin_spawn_opts *b)
 	return a->argv == b->argv && a->argv0 == b->argv0 && a->cwd == b->cwd &&
 	       a->env_mode == b->env_mode && a->env == b->env && a->env_set == b->env_set &&
 	       a->env_unset == b->env_unset && a->fds == b->fds && a->nfds == b->nfds &&
-	       a->flags == b->flags && a->umask == b->umask && a->uid == b->uid && a->gid == b->gid &&
-	       a->rlimits == b->rlimits && a->nrlimits == b->nrlimits && a->pipe_size == b->pipe_size;
+	       a->flags == b->flags && a->umask == b->umask && a->uid == b->uid &&
+	       a->gid == b->gid && a->rlimits == b->rlimits && a->nrlimits == b->nrlimits &&
+	       a->pipe_size == b->pipe_size;
 }
 
 static bool same_io(const kin_io *a, const kin_io *b)
 {
-	return a->kind == b->kind && a->buf == b->buf && a->len == b->len && a->filled == b->filled &&
-	       a->fd == b->fd && a->input == b->input && a->output == b->output &&
-	       a->userdata == b->userdata;
+	return a->kind == b->kind && a->buf == b->buf && a->len == b->len &&
+	       a->filled == b->filled && a->fd == b->fd && a->input == b->input &&
+	       a->output == b->output && a->userdata == b->userdata;
 }
 
 bool test_same_run_opts(const kin_run_opts *a, const kin_run_opts *b)

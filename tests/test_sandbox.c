@@ -122,25 +122,6 @@ static kin_spawn_opts helper_opts(const char **argv, const kin_sandbox *sb)
 	return o;
 }
 
-/* Runs the helper in the sandbox; its output in buf, its status checked. */
-static void run_inside(kin_spawn_opts *o, char *buf, size_t cap, const char *file, int line)
-{
-	kin_loop *loop;
-	if (kin_loop_new(&loop) < 0)
-		test_fail(file, line, "kin_loop_new failed");
-	kin_status st;
-	size_t n = test_spawn_output(loop, o, buf, cap, &st);
-	buf[n < cap ? n : cap - 1] = '\0';
-	if (st.kind != KIN_EXITED || st.code != 0) {
-		char how[64];
-		kin_status_format(&st, how, sizeof(how));
-		test_fail(file, line, "the helper inside ended %s; it said: %s", how, buf);
-	}
-	kin_loop_free(loop);
-}
-
-#define RUN_INSIDE(o, buf) run_inside(o, buf, sizeof(buf), __FILE__, __LINE__)
-
 static kin_sandbox all_namespaces(void)
 {
 	kin_sandbox sb = KIN_SANDBOX_INIT;
@@ -161,7 +142,7 @@ TEST(sandbox_sees_only_itself)
 	test_helper_argv(argv, 4, "sandbox_look", NULL);
 	kin_spawn_opts o = helper_opts(argv, &sb);
 	char out[1024];
-	RUN_INSIDE(&o, out);
+	RUN_EXPECT_OK(&o, out);
 	/* kin's pid 1 and the helper, and nothing of the host's. */
 	int n = 0, max = 0;
 	ASSERT(sscanf(out, "pids %d max %d", &n, &max) == 2);
@@ -185,7 +166,7 @@ TEST(sandbox_drops_every_privilege)
 	test_helper_argv(argv, 4, "sandbox_privs", NULL);
 	kin_spawn_opts o = helper_opts(argv, &sb);
 	char out[1024];
-	RUN_INSIDE(&o, out);
+	RUN_EXPECT_OK(&o, out);
 	ASSERT(strstr(out, "NoNewPrivs:\t1\n") != NULL);
 	ASSERT(strstr(out, "CapEff:\t0000000000000000\n") != NULL);
 	ASSERT(strstr(out, "CapPrm:\t0000000000000000\n") != NULL);
@@ -193,7 +174,7 @@ TEST(sandbox_drops_every_privilege)
 	ASSERT(strstr(out, "CapAmb:\t0000000000000000\n") != NULL);
 	/* One kept capability is kept, and nothing else. */
 	sb.caps = 1ull << 12; /* CAP_NET_ADMIN */
-	RUN_INSIDE(&o, out);
+	RUN_EXPECT_OK(&o, out);
 	ASSERT(strstr(out, "CapEff:\t0000000000001000\n") != NULL);
 	ASSERT(strstr(out, "CapBnd:\t0000000000001000\n") != NULL);
 	ASSERT_NO_CHILDREN();
@@ -202,12 +183,8 @@ TEST(sandbox_drops_every_privilege)
 TEST(sandbox_ro_bind_refuses_writes_and_net_reaches_nothing)
 {
 	/* A listener on the host's loopback, which the sandbox must not reach. */
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	ASSERT_OK(bind(l, (struct sockaddr *)&a, sizeof(a)));
-	ASSERT_OK(listen(l, 1));
-	ASSERT_OK(getsockname(l, (struct sockaddr *)&a, &len));
+	struct sockaddr_in a;
+	int l = test_tcp_listener(&a);
 	char connect_to[32];
 	snprintf(connect_to, sizeof(connect_to), "connect:%d", ntohs(a.sin_port));
 
@@ -220,7 +197,7 @@ TEST(sandbox_ro_bind_refuses_writes_and_net_reaches_nothing)
 			 connect_to, NULL);
 	kin_spawn_opts o = helper_opts(argv, &sb);
 	char out[1024];
-	RUN_INSIDE(&o, out);
+	RUN_EXPECT_OK(&o, out);
 	char want[128];
 	snprintf(want, sizeof(want), "write:/etc/kin-sandbox-test %d\n", EROFS);
 	ASSERT(strstr(out, want) != NULL);
@@ -231,7 +208,7 @@ TEST(sandbox_ro_bind_refuses_writes_and_net_reaches_nothing)
 	/* The same connect from a sandbox that shares the network works. */
 	sb.namespaces &= ~(unsigned)KIN_NS_NET;
 	test_helper_argv(argv, 8, "sandbox_try", connect_to, NULL);
-	RUN_INSIDE(&o, out);
+	RUN_EXPECT_OK(&o, out);
 	snprintf(want, sizeof(want), "%s 0\n", connect_to);
 	ASSERT(strstr(out, want) != NULL);
 	close(l);
@@ -250,7 +227,7 @@ TEST(sandbox_seccomp_denies_with_eperm)
 	static const char *const no_lsan[] = {"ASAN_OPTIONS=detect_leaks=0", NULL};
 	o.env_set = no_lsan;
 	char out[1024];
-	RUN_INSIDE(&o, out);
+	RUN_EXPECT_OK(&o, out);
 	char want[256];
 	snprintf(want, sizeof(want), "ptrace %d\nmount %d\nunshare %d\ninet %d\n", EPERM, EPERM,
 		 EPERM, EPERM);
@@ -383,7 +360,7 @@ TEST(sandbox_namespaces_alone_isolate_the_hostname)
 	kin_spawn_opts o = helper_opts(argv, &sb);
 	o.env_set = vars;
 	char out[1024];
-	RUN_INSIDE(&o, out);
+	RUN_EXPECT_OK(&o, out);
 	ASSERT(strstr(out, "host kin-alone\n") != NULL);
 	ASSERT(strstr(out, "env 1\n") != NULL);
 	ASSERT_EQ(test_count_fds(), fds);
@@ -437,7 +414,7 @@ TEST(sandbox_ps_lists_only_the_sandbox)
 	const char *argv[] = {"/bin/ps", "-e", "-o", "pid=,comm=", NULL};
 	kin_spawn_opts o = helper_opts(argv, &sb);
 	char out[1024];
-	RUN_INSIDE(&o, out);
+	RUN_EXPECT_OK(&o, out);
 	/* kin's pid 1 (named after this binary) and ps. */
 	int pid1 = 0, pid2 = 0;
 	char name1[64], name2[64];
@@ -508,7 +485,7 @@ TEST(sandbox_landlock_limits_the_paths_or_says_it_cannot)
 		kin_loop_free(loop);
 	} else {
 		char out[1024], want[700];
-		RUN_INSIDE(&o, out);
+		RUN_EXPECT_OK(&o, out);
 		snprintf(want, sizeof(want), "%s 0\n%s %d\n", inside, outside, EACCES);
 		ASSERT_STR_EQ(out, want);
 		ASSERT(access(outside + 6, F_OK) < 0);

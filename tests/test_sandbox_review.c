@@ -87,21 +87,6 @@ HELPER(review_as_pid1_owner)
 
 /* ---- shared */
 
-static void run_helper(kin_spawn_opts *o, char *buf, size_t cap)
-{
-	kin_loop *loop;
-	ASSERT_OK(kin_loop_new(&loop));
-	kin_status st;
-	size_t n = test_spawn_output(loop, o, buf, cap, &st);
-	buf[n < cap ? n : cap - 1] = '\0';
-	if (st.kind != KIN_EXITED || st.code != 0) {
-		char how[64];
-		kin_status_format(&st, how, sizeof(how));
-		test_fail(__FILE__, __LINE__, "the helper inside ended %s; it said: %s", how, buf);
-	}
-	kin_loop_free(loop);
-}
-
 /* Global kernel knobs a sandboxed program must never be able to write:
  * core_pattern makes the kernel run any program as the host's root on the
  * next crash; drop_caches and the rest change the whole machine. */
@@ -142,7 +127,7 @@ static void check_knobs(unsigned namespaces, const char *what)
 	o.argv = argv;
 	o.sandbox = &sb;
 	char out[2048];
-	run_helper(&o, out, sizeof(out));
+	RUN_EXPECT_OK(&o, out);
 	expect_no_writable_knob(out, what);
 	ASSERT_EQ(test_count_fds(), fds);
 	ASSERT_NO_CHILDREN();
@@ -409,7 +394,7 @@ TEST(sandbox_review_kept_capability_cannot_take_over_kins_pid_1)
 	static const char *const no_lsan[] = {"ASAN_OPTIONS=detect_leaks=0", NULL};
 	o.env_set = no_lsan;
 	char out[512];
-	run_helper(&o, out, sizeof(out));
+	RUN_EXPECT_OK(&o, out);
 	if (strstr(out, "/proc/1/mem 0\n"))
 		test_fail(__FILE__, __LINE__,
 			  "the program (only CAP_SYS_PTRACE kept, ptrace denied by seccomp) "

@@ -44,12 +44,8 @@ TEST(sandbox_worker_uses_a_socket_it_was_handed)
 	 * kin_worker_pid is that pid 1, the process kin holds. */
 	ASSERT_EQ(test_call_pid(w), 2);
 
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	ASSERT_OK(bind(l, (struct sockaddr *)&a, sizeof(a)));
-	ASSERT_OK(listen(l, 1));
-	ASSERT_OK(getsockname(l, (struct sockaddr *)&a, &len));
+	struct sockaddr_in a;
+	int l = test_tcp_listener(&a);
 	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ASSERT_OK(connect(c, (struct sockaddr *)&a, sizeof(a)));
 	int s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
@@ -82,26 +78,8 @@ TEST(sandbox_workers_talk_over_a_chan_across_their_sandboxes)
 	kin_sandbox sb = no_network();
 	kin_worker *a = spawn_sandboxed(loop, &sb, __FILE__, __LINE__);
 	kin_worker *b = spawn_sandboxed(loop, &sb, __FILE__, __LINE__);
-	kin_chan *ca, *cb;
-	ASSERT_OK(kin_chan_pair(&ca, &cb));
-	kin_chan *give[1] = {ca};
-	kin_msg m = {.chans = give, .nchans = 1};
+	TEST_WORKERS_TALK(a, b);
 	kin_reply rep;
-	ASSERT_OK(kin_call(a, "keep_chan", &m, kin_after(10 * KIN_SEC), &rep));
-	kin_reply_release(&rep);
-	give[0] = cb;
-	ASSERT_OK(kin_call(b, "keep_chan", &m, kin_after(10 * KIN_SEC), &rep));
-	kin_reply_release(&rep);
-	kin_msg pong = {.data = "pong", .len = 4}, ping = {.data = "ping", .len = 4};
-	kin_pending *answer;
-	ASSERT_OK(kin_call_start(b, "peer_answer", &pong, kin_after(10 * KIN_SEC), &answer));
-	ASSERT_OK(kin_call(a, "peer_ping", &ping, kin_after(10 * KIN_SEC), &rep));
-	ASSERT_EQ(rep.len, 4);
-	ASSERT(memcmp(rep.data, "pong", 4) == 0);
-	kin_reply_release(&rep);
-	ASSERT_OK(kin_await(answer, kin_after(10 * KIN_SEC), &rep));
-	ASSERT(memcmp(rep.data, "ping", 4) == 0);
-	kin_reply_release(&rep);
 	/* And a large message (out of band, a sealed memfd) crosses too. */
 	static char big[1 << 20];
 	memset(big, 'k', sizeof(big));

@@ -8,29 +8,6 @@
 #include <stdio.h>
 #include <unistd.h>
 
-/* This process's children (under every thread), up to cap. */
-static size_t our_children(pid_t *out, size_t cap)
-{
-	size_t n = 0;
-	DIR *tasks = opendir("/proc/self/task");
-	struct dirent *t;
-	while (tasks && (t = readdir(tasks))) {
-		if (t->d_name[0] == '.')
-			continue;
-		char path[300];
-		snprintf(path, sizeof(path), "/proc/self/task/%s/children", t->d_name);
-		FILE *f = fopen(path, "r");
-		int pid;
-		while (f && n < cap && fscanf(f, "%d", &pid) == 1)
-			out[n++] = pid;
-		if (f)
-			fclose(f);
-	}
-	if (tasks)
-		closedir(tasks);
-	return n;
-}
-
 typedef struct known {
 	pid_t pids[4];
 	size_t n;
@@ -42,7 +19,7 @@ static bool spare_found(void *arg)
 {
 	known *k = arg;
 	pid_t kids[64];
-	size_t n = our_children(kids, 64);
+	size_t n = test_children(kids, 64);
 	for (size_t i = 0; i < n; i++) {
 		bool seen = false;
 		for (size_t j = 0; j < k->n; j++)

@@ -78,3 +78,34 @@ void test_run_once_more(kin_loop *loop, const char *file, int line)
 	if (r < 0 && r != -ETIMEDOUT)
 		test_fail(file, line, "kin_loop_run: %s", kin_strerror(r));
 }
+
+void test_workers_talk(kin_worker *a, kin_worker *b, const char *file, int line)
+{
+	kin_chan *ca, *cb;
+	kin_reply rep;
+	if (kin_chan_pair(&ca, &cb) < 0)
+		test_fail(file, line, "kin_chan_pair failed");
+	kin_chan *give[1] = {ca};
+	kin_msg m = {.chans = give, .nchans = 1};
+	if (kin_call(a, "keep_chan", &m, kin_after(10 * KIN_SEC), &rep) < 0)
+		test_fail(file, line, "the first worker did not take its chan end");
+	kin_reply_release(&rep);
+	give[0] = cb;
+	if (kin_call(b, "keep_chan", &m, kin_after(10 * KIN_SEC), &rep) < 0)
+		test_fail(file, line, "the second worker did not take its chan end");
+	kin_reply_release(&rep);
+	/* B waits for A's word and answers "pong"; A returns what it heard. */
+	kin_msg pong = {.data = "pong", .len = 4}, ping = {.data = "ping", .len = 4};
+	kin_pending *answer;
+	if (kin_call_start(b, "peer_answer", &pong, kin_after(10 * KIN_SEC), &answer) < 0 ||
+	    kin_call(a, "peer_ping", &ping, kin_after(10 * KIN_SEC), &rep) < 0)
+		test_fail(file, line, "the ping between the workers failed");
+	bool heard = rep.len == 4 && memcmp(rep.data, "pong", 4) == 0;
+	kin_reply_release(&rep);
+	if (!heard || kin_await(answer, kin_after(10 * KIN_SEC), &rep) < 0)
+		test_fail(file, line, "the first worker did not hear \"pong\"");
+	heard = rep.len == 4 && memcmp(rep.data, "ping", 4) == 0;
+	kin_reply_release(&rep);
+	if (!heard)
+		test_fail(file, line, "the second worker did not hear \"ping\"");
+}
