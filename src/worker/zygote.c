@@ -113,8 +113,8 @@ static _Noreturn void be_spare(int zygote_fd, int owner_end_fd, kin_chan *chan, 
 	hello_set_pid(hello, getpid());
 	kin_msg m = KIN_MSG_INIT;
 	int r = kin_chan_recv(chan, &m, KIN_FOREVER);
-	if (r == KIN_CLOSED)
-		_exit(0); /* the owner let its spare go */
+	if (r == KIN_CLOSED || r == -ECONNRESET)
+		_exit(0); /* the owner let its spare go, or is gone */
 	int64_t type, threads;
 	if (r < 0 ||
 	    kin_mp_unpack(m.data, m.len, "[ii]", NULL, &type, &threads) != (ssize_t)m.len ||
@@ -178,7 +178,9 @@ _Noreturn void kin__zygote_serve(const kin_handler *handlers, kin_chan *chan)
 	for (;;) {
 		kin_msg m = KIN_MSG_INIT;
 		r = kin_chan_recv(chan, &m, KIN_FOREVER);
-		if (r == KIN_CLOSED)
+		/* Closed, or reset: the owner went with an announcement of ours
+		 * unread. Either way it is gone. */
+		if (r == KIN_CLOSED || r == -ECONNRESET)
 			exit(0);
 		int64_t type;
 		if (r < 0 || kin_mp_unpack(m.data, m.len, "[i]", NULL, &type) != (ssize_t)m.len ||
