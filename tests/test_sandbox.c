@@ -189,19 +189,20 @@ TEST(sandbox_ro_bind_refuses_writes_and_net_reaches_nothing)
 	snprintf(connect_to, sizeof(connect_to), "connect:%d", ntohs(a.sin_port));
 
 	kin_sandbox sb = all_namespaces();
-	static const kin_mount steps[] = {{.kind = KIN_MOUNT_TMPFS, .dest = "/tmp"}};
+	/* Not /tmp: this binary may live there, and must stay visible. */
+	static const kin_mount steps[] = {{.kind = KIN_MOUNT_TMPFS, .dest = "/dev/shm"}};
 	sb.mounts = steps;
 	sb.nmounts = 1;
 	const char *argv[8];
-	test_helper_argv(argv, 8, "sandbox_try", "write:/etc/kin-sandbox-test", "write:/tmp/fine",
-			 connect_to, NULL);
+	test_helper_argv(argv, 8, "sandbox_try", "write:/etc/kin-sandbox-test",
+			 "write:/dev/shm/fine", connect_to, NULL);
 	kin_spawn_opts o = helper_opts(argv, &sb);
 	char out[1024];
 	RUN_EXPECT_OK(&o, out);
 	char want[128];
 	snprintf(want, sizeof(want), "write:/etc/kin-sandbox-test %d\n", EROFS);
 	ASSERT(strstr(out, want) != NULL);
-	ASSERT(strstr(out, "write:/tmp/fine 0\n") != NULL);
+	ASSERT(strstr(out, "write:/dev/shm/fine 0\n") != NULL);
 	snprintf(want, sizeof(want), "%s %d\n", connect_to, ECONNREFUSED);
 	ASSERT(strstr(out, want) != NULL);
 	ASSERT(access("/etc/kin-sandbox-test", F_OK) < 0);
