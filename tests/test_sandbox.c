@@ -13,7 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -492,5 +496,39 @@ TEST(sandbox_landlock_limits_the_paths_or_says_it_cannot)
 		ASSERT(access(outside + 6, F_OK) < 0);
 	}
 	test_remove_tree(dir);
+	ASSERT_NO_CHILDREN();
+}
+
+/* A kernel without landlock, made so with a seccomp filter that answers
+ * landlock_create_ruleset with ENOSYS, as such a kernel does: rules are
+ * refused before anything runs, never silently dropped. */
+TEST(sandbox_landlock_missing_is_a_clear_error)
+{
+	struct sock_filter no_landlock[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_landlock_create_ruleset, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {.len = sizeof(no_landlock) / sizeof(no_landlock[0]),
+				  .filter = no_landlock};
+	ASSERT_OK(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+	ASSERT_OK(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog));
+	kin_landlock_rule rule = {.path = "/", .access = KIN_LANDLOCK_READ};
+	kin_sandbox sb = KIN_SANDBOX_INIT;
+	sb.landlock = &rule;
+	sb.nlandlock = 1;
+	const char *argv[] = {"/bin/true", NULL};
+	kin_spawn_opts o = helper_opts(argv, &sb);
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	kin_proc *p = NULL;
+	kin_spawn_error why;
+	ASSERT_EQ(kin_proc_spawn(loop, &o, &p, &why), -EOPNOTSUPP);
+	ASSERT_EQ(why.step, KIN_STEP_LANDLOCK);
+	ASSERT_STR_EQ(why.message, "landlock rules need landlock, which this kernel was built "
+				   "without (landlock_create_ruleset: Function not implemented)");
+	ASSERT(p == NULL);
+	kin_loop_free(loop);
 	ASSERT_NO_CHILDREN();
 }
