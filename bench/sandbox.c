@@ -64,7 +64,11 @@ static double library_spawn(kin_loop *loop, int *err)
 	kin_sandbox sb = KIN_SANDBOX_INIT;
 	sb.namespaces =
 		KIN_NS_USER | KIN_NS_PID | KIN_NS_MOUNT | KIN_NS_NET | KIN_NS_UTS | KIN_NS_IPC;
-	sb.ro_root = true;
+	/* What bwrap's --ro-bind / / does, no more (ro_root adds a /dev). */
+	static const kin_mount ro_bind_root[] = {
+		{.kind = KIN_MOUNT_RO_BIND, .source = "/", .dest = "/"}};
+	sb.mounts = ro_bind_root;
+	sb.nmounts = 1;
 	kin_spawn_opts o = KIN_SPAWN_OPTS_INIT;
 	o.argv = true_argv;
 	o.sandbox = &sb;

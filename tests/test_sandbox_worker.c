@@ -86,6 +86,7 @@ TEST(sandbox_workers_talk_over_a_chan_across_their_sandboxes)
 	kin_msg large = {.data = big, .len = sizeof(big)};
 	ASSERT_OK(kin_call(a, "echo", &large, kin_after(10 * KIN_SEC), &rep));
 	ASSERT_EQ(rep.len, sizeof(big));
+	ASSERT(memcmp(rep.data, big, sizeof(big)) == 0);
 	kin_reply_release(&rep);
 	kin_worker_free(a);
 	kin_worker_free(b);
@@ -94,8 +95,8 @@ TEST(sandbox_workers_talk_over_a_chan_across_their_sandboxes)
 	ASSERT_NO_CHILDREN();
 }
 
-/* A sandboxed worker dies with its owner like any other, and its end is
- * reported: kill it and the reason says so. */
+/* A sandboxed worker's end is reported like any other's: kill it and the
+ * reason says so, through kin's pid 1 in its pid namespace. */
 TEST(sandbox_worker_end_is_reported)
 {
 	kin_loop *loop;
@@ -106,6 +107,22 @@ TEST(sandbox_worker_end_is_reported)
 	kin_exit_reason reason;
 	ASSERT_OK(kin_worker_wait(w, kin_after(10 * KIN_SEC), &reason));
 	ASSERT_EQ(reason.kind, KIN_REASON_KILLED);
+	kin_worker_free(w);
+	kin_loop_free(loop);
+	ASSERT_NO_CHILDREN();
+}
+
+/* A worker under kin's pid 1 dies with that pid 1, which dies with its
+ * owner: detaching it would be a promise kin cannot keep, so it refuses,
+ * as for tree mode. */
+TEST(sandbox_worker_in_a_pid_namespace_cannot_be_detached)
+{
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	kin_sandbox sb = no_network();
+	kin_worker *w = spawn_sandboxed(loop, &sb, __FILE__, __LINE__);
+	ASSERT_EQ(kin_worker_detach(w), -EINVAL);
+	ASSERT_EQ(test_call_pid(w), 2);
 	kin_worker_free(w);
 	kin_loop_free(loop);
 	ASSERT_NO_CHILDREN();

@@ -39,6 +39,10 @@ int kin__poll_fd(int fd, short events, kin_time deadline);
 ssize_t kin__read_full(int fd, void *buf, size_t n);
 /* Writes all n bytes to a blocking fd; returns 0 or -errno. */
 int kin__write_full(int fd, const void *buf, size_t n);
+/* Writes text to dir/path (AT_FDCWD for a plain path), as kernel files in
+ * /proc and cgroupfs are written: open, one write, close. 0 or -errno.
+ * Async-signal-safe, so children on their way to exec may use it. */
+int kin__write_file_at(int dir, const char *path, const char *text);
 /* Moves an fd in 0..2 to 3 or above (close-on-exec); returns the fd or -1. */
 int kin__fd_above_stdio(int fd);
 /* pipe2(O_CLOEXEC) with both ends at 3 or above; 0 or -errno. */

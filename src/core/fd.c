@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <string.h>
 #include <unistd.h>
 
 void kin__close(int fd)
@@ -79,6 +80,16 @@ int kin__write_full(int fd, const void *buf, size_t n)
 		done += (size_t)w;
 	}
 	return 0;
+}
+
+int kin__write_file_at(int dir, const char *path, const char *text)
+{
+	int fd = openat(dir, path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = kin__write_full(fd, text, strlen(text));
+	kin__close(fd);
+	return r;
 }
 
 /* kin never hands out an fd below 3: a program that closed its own stdin

@@ -429,9 +429,11 @@ void kin_proc_free(kin_proc *p)
 		kin__stream_free(p->streams[i]);
 	kin_watch_free(p->pid_watch);
 	kin_timer_free(p->timer);
-	/* A detached or released child's cgroup outlives it here; remove it
-	 * (and whatever is still in it) all the same. */
-	kin__cgroup_remove(p->cgroup_path);
+	/* An ended child's cgroup was removed when it was reaped. One still
+	 * running here was let go (a detached worker): its cgroup is its
+	 * own, and stays. */
+	if (p->ended)
+		kin__cgroup_remove(p->cgroup_path);
 	free(p->cgroup_path);
 	kin__close(p->pidfd);
 	kin__close(p->report_fd);

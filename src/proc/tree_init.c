@@ -16,24 +16,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-KIN__CHILD_SIDE static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = write(fd, text, strlen(text));
-	int err = n < 0 ? -errno : 0;
-	close(fd);
-	return err;
-}
-
 KIN__CHILD_SIDE static void map_identity(const kin__plan *plan)
 {
-	int r = write_file("/proc/self/setgroups", "deny");
+	int r = kin__write_file_at(AT_FDCWD, "/proc/self/setgroups", "deny");
 	if (r == 0)
-		r = write_file("/proc/self/uid_map", plan->uid_map);
+		r = kin__write_file_at(AT_FDCWD, "/proc/self/uid_map", plan->uid_map);
 	if (r == 0)
-		r = write_file("/proc/self/gid_map", plan->gid_map);
+		r = kin__write_file_at(AT_FDCWD, "/proc/self/gid_map", plan->gid_map);
 	if (r < 0)
 		kin__child_fail(plan, KIN_STEP_CLONE, -r);
 }

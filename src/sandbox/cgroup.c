@@ -84,13 +84,7 @@ static int write_file(const char *dir, const char *file, const char *text)
 {
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/%s", dir, file);
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = write(fd, text, strlen(text));
-	int r = n < 0 ? -errno : (size_t)n == strlen(text) ? 0 : -EIO;
-	kin__close(fd);
-	return r;
+	return kin__write_file_at(AT_FDCWD, path, text);
 }
 
 /* Each limit asked for needs its controller enabled for the parent's

@@ -59,6 +59,8 @@ static int check_options(const kin_sandbox *sb, unsigned ns, bool tree, kin_spaw
 		return refuse(why, "as_pid_1 needs a new pid namespace (KIN_NS_PID)");
 	if (sb->as_pid_1 && tree)
 		return refuse(why, "as_pid_1 runs without kin's pid 1, which tree mode is");
+	if (sb->cgroup_parent && sb->cgroup_parent[0] != '/')
+		return refuse(why, "cgroup_parent must be an absolute path");
 	if (sb->nlandlock && !sb->landlock)
 		return refuse(why, "nlandlock is set but landlock is NULL");
 	for (size_t i = 0; i < sb->nlandlock; i++) {

@@ -310,11 +310,15 @@ out:
 static int read_file(const char *path, char **text, size_t *len)
 {
 	const size_t cap = 1024 * 1024 + 1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO named by mistake must not hang the spawn. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	int err = fstat(fd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+	int err = fstat(fd, &st) < 0     ? -errno
+		  : S_ISDIR(st.st_mode)  ? -EISDIR
+		  : !S_ISREG(st.st_mode) ? -EINVAL
+					 : 0;
 	if (err) {
 		kin__close(fd);
 		return err;

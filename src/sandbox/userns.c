@@ -10,17 +10,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int write_at(int dir, const char *file, const char *text)
-{
-	int fd = openat(dir, file, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = write(fd, text, strlen(text));
-	int r = n < 0 ? -errno : 0;
-	kin__close(fd);
-	return r;
-}
-
 static int write_maps(const kin__sandbox_plan *sp, int pidfd, pid_t pid, kin_spawn_error *why)
 {
 	char path[32];
@@ -40,9 +29,9 @@ static int write_maps(const kin__sandbox_plan *sp, int pidfd, pid_t pid, kin_spa
 	/* setgroups must be denied before an unprivileged gid_map is allowed;
 	 * it also keeps the sandbox from dropping a group that denies it
 	 * access to something. */
-	if (r == 0 && (r = write_at(dir, file, "deny")) == 0 &&
-	    (r = write_at(dir, file = "uid_map", sp->uid_map)) == 0)
-		r = write_at(dir, file = "gid_map", sp->gid_map);
+	if (r == 0 && (r = kin__write_file_at(dir, file, "deny")) == 0 &&
+	    (r = kin__write_file_at(dir, file = "uid_map", sp->uid_map)) == 0)
+		r = kin__write_file_at(dir, file = "gid_map", sp->gid_map);
 	if (dir >= 0)
 		kin__close(dir);
 	if (r < 0)

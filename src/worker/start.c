@@ -254,6 +254,11 @@ int kin__worker_spawn_as(kin_loop *loop, const kin_worker_opts *opts, const char
 		}
 	}
 	unsigned flags = o->zygote || !o->spawn ? 0 : o->spawn->flags;
+	/* A sandbox's pid namespace runs under kin's pid 1, as tree mode does
+	 * (and, like it, cannot be detached from the owner). */
+	const kin_sandbox *sb = o->zygote || !o->spawn ? NULL : o->spawn->sandbox;
+	if (sb && (sb->namespaces & KIN_NS_PID) && !sb->as_pid_1)
+		flags |= KIN_SPAWN_TREE;
 	r = new_worker(loop, proc, ours, &hello, flags, ret);
 	kin__pmsg_free(&hello);
 	if (r < 0) {

@@ -246,7 +246,10 @@ static int receive_spare(kin_zygote *z, kin_time deadline)
 	} else if (whole && type == SPARE_FAILED && !m.nfds && !m.nchans && v < 0 && v > -4096) {
 		r = (int)v;
 	} else {
-		/* Gone, or no longer making sense: this zygote is done for. */
+		/* Gone, or no longer making sense: this zygote is done for. A
+		 * spare it did attach is still ours to bury. */
+		if (r == 0 && m.nfds == 1 && v > 0 && v <= INT32_MAX)
+			kin__discard_child(m.fds[0], (pid_t)v, 0);
 		r = gone(r) ? -ECHILD : r < 0 ? r : -EPROTO;
 		(void)give_up_on(z);
 	}

@@ -640,7 +640,8 @@ else
 fi
 
 run run --ro-bind "$T/no-such-dir" /x true
-check "a mount that fails is one line and 125" one_line_failure
+check "a mount that fails is one line and 125, naming the step" \
+	all one_line_failure "err_has 'ro-bind $T/no-such-dir /x'" "err_has 'No such file or directory'"
 
 run run --seccomp "$T/no-such.profile" true
 check "a missing seccomp profile file is one line and 125" \
