@@ -891,9 +891,9 @@ int kin_worker_stop(kin_worker *worker, int64_t grace_ns);
  * thread its handlers started has ended. It returns once the worker has
  * confirmed; one busy with calls confirms when a thread of it is free,
  * and after 10 s this gives up with -ETIMEDOUT (the worker then still
- * counts as linked). -EINVAL in tree mode or a sandbox with a pid namespace (kin's pid 1
- * dies with the owner and takes it along),
- * -ESRCH if it is gone. Thread-safe. */
+ * counts as linked). -EINVAL in tree mode or in a sandbox with a pid
+ * namespace (kin's pid 1 dies with the owner and takes it along), -ESRCH if
+ * it is gone. Thread-safe. */
 int kin_worker_detach(kin_worker *worker);
 
 /* Waits for the worker to end, until the deadline: 0 and *reason, or
