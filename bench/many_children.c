@@ -30,7 +30,7 @@
 #define SMALL_EACH 3 /* per side, in every block of small rounds */
 /* S: a block of small rounds (kin and raw alternating); K: a large kin
  * round; R: a large raw round. */
-#define SCHEDULE "SKSRSKS"
+#define SCHEDULE "SKSKSRSKS" /* three large kin rounds: a true median */
 
 #define TAX_ROUNDS 3
 #define TAX_SPAWNS 100
