@@ -938,8 +938,11 @@ typedef void (*kin_sup_cb)(kin_sup *sup, const char *why, void *userdata);
 
 typedef struct kin_sup_opts {
 	kin_strategy strategy;
-	/* Restart intensity: more than max_restarts restarts within period_ns
-	 * and the supervisor gives up. 0 means 3 restarts in 5 s. */
+	/* Restart intensity, as OTP's: a restart that would make more than
+	 * max_restarts within period_ns makes the supervisor give up instead.
+	 * KIN_SUP_OPTS_INIT sets 3 restarts in 5 s. max_restarts 0 allows no
+	 * restart: the first end that needs one gives up; more than 65536 is
+	 * refused (-EINVAL). period_ns 0 means 5 s (OTP has no period of 0). */
 	unsigned max_restarts;
 	int64_t period_ns;
 	/* Delay before a restart: backoff_ns, doubling with each restart of
@@ -951,7 +954,9 @@ typedef struct kin_sup_opts {
 	void *userdata;
 } kin_sup_opts;
 
-#define KIN_SUP_OPTS_INIT {0}
+/* Not {0}: max_restarts 0 is meaningful (never restart), so the default
+ * is spelled out. A NULL opts to kin_sup_start means these. */
+#define KIN_SUP_OPTS_INIT {.max_restarts = 3, .period_ns = 5 * KIN_SEC}
 
 /* Starts the children in order (copying the specs; id strings and the
  * worker options they point to must outlive the supervisor) and
@@ -976,10 +981,12 @@ void kin_sup_free(kin_sup *sup);
 /* N workers of one kind. Each call goes to the least busy one, and the
  * next call that finds a worker dead replaces it. kin_pool_call is
  * thread-safe; the other pool functions belong to the loop's thread. A
- * replaced worker is kept (its struct and pidfd) until one of them runs,
- * since only the loop's thread may free it: a long-lived pool whose
- * workers keep dying should call kin_pool_resize(pool, kin_pool_size(pool))
- * from time to time. */
+ * replaced worker (its struct, pidfd and chan) is freed by the loop's
+ * thread the next time the loop runs, so a pool whose workers keep dying
+ * holds no more than its live ones plus those that died since the last
+ * pass; a loop that never runs keeps them until kin_pool_resize or
+ * kin_pool_free. The pool asks the loop for that one pass only (through a
+ * timer armed when a worker is replaced), never to keep running. */
 typedef struct kin_pool kin_pool;
 int kin_pool_new(kin_loop *loop, const kin_worker_opts *opts, size_t size, kin_pool **ret,
 		 kin_spawn_error *why);

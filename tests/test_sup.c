@@ -340,7 +340,7 @@ TEST(pool_replaces_dead_workers)
 	ASSERT(test_wait_until(pid_reaped_or_zombie, &victim, 10000));
 	check_spread(p, 2);
 	ASSERT_EQ(kin_pool_replaced(p), 2);
-	/* The dead are freed by the loop's thread: here, by a resize. */
+	/* A resize also frees the dead (the loop's next pass would too). */
 	ASSERT_OK(kin_pool_resize(p, 2, &why));
 	kin_pool_free(p);
 	kin_loop_free(loop);

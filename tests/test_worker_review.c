@@ -786,13 +786,13 @@ static int64_t pool_pid(kin_pool *p, int *result)
 	return pid;
 }
 
-/* pool.c: kin.h makes pools thread-safe and replaces dead workers "from
- * the loop when it runs, else at the next call". With the loop running on
- * its own thread, a caller's pick() frees the dead worker (kin_worker_free,
- * kin_monitor_free, kin_proc_free: loop-thread-only objects) while the loop
- * thread may be inside that worker's exit callback or its monitors, and
- * replace_dead on the loop thread spawns and monitors concurrently with
- * callers. Racy by nature: run under SAN=1, several times. */
+/* pool.c: pools are thread-safe. An earlier design let a caller's pick()
+ * free a dead worker (kin_worker_free, kin_monitor_free, kin_proc_free:
+ * loop-thread-only objects) while the loop thread might be inside that
+ * worker's exit callback or its monitors. Now callers only set the dead
+ * aside and the loop's thread frees them; this keeps the loop running on
+ * its own thread while callers replace workers. Racy by nature: run under
+ * SAN=1, several times. */
 TEST_TIMEOUT(review_pool_replacement_with_the_loop_on_another_thread, 120)
 {
 	int fds;

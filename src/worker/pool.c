@@ -1,7 +1,11 @@
 /* Pools: N workers of one kind, each call to the least busy. Calls come
  * from any thread, so they touch nothing that belongs to the loop: a dead
  * worker is swapped for a new one (spawning is thread-safe) and set aside,
- * and the loop's own thread frees it later, in resize or free. */
+ * and the loop's own thread frees it. The caller arms the pool's timer for
+ * "now" (the timer heap has its own lock, so that is safe from any thread);
+ * the timer's callback runs on the loop's thread and frees the set-aside.
+ * An armed timer counts as work for kin_loop_run, an idle one does not, so
+ * the pool only holds the loop for that one pass. */
 #include "worker.h"
 
 #include <errno.h>
@@ -23,6 +27,7 @@ struct kin_pool {
 	unsigned replaced;
 	kin_worker **dead; /* replaced, waiting for the loop's thread to free them */
 	size_t ndead, capdead;
+	kin_timer *reap; /* armed while `dead` may hold some; not guarded by lock */
 };
 
 static bool is_dead(kin_worker *w)
@@ -48,6 +53,9 @@ static int replace(kin_pool *p, slot *s)
 		}
 		p->dead[p->ndead++] = s->worker;
 		s->worker = NULL;
+		/* If this fails (no memory for the loop's heap) the worker waits
+		 * for the next death, a resize or kin_pool_free. */
+		(void)kin_timer_start(p->reap, 0, 0);
 	}
 	int r = kin_worker_spawn(p->loop, &p->opts, &s->worker, NULL);
 	if (r == 0)
@@ -55,12 +63,28 @@ static int replace(kin_pool *p, slot *s)
 	return r;
 }
 
-/* Lock held; on the loop's thread only. */
+/* On the loop's thread only, without the lock: the list is taken out
+ * under it, and the workers are freed after, since freeing one that has
+ * not been reaped yet waits for it, and callers should not wait on that.
+ * Nothing else holds a worker once it is set aside: replace() only takes
+ * idle slots (users == 0), so no call of ours is inside it. */
 static void free_dead(kin_pool *p)
 {
-	for (size_t i = 0; i < p->ndead; i++)
-		kin_worker_free(p->dead[i]);
-	p->ndead = 0;
+	pthread_mutex_lock(&p->lock);
+	kin_worker **dead = p->dead;
+	size_t ndead = p->ndead;
+	p->dead = NULL;
+	p->ndead = p->capdead = 0;
+	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < ndead; i++)
+		kin_worker_free(dead[i]);
+	free(dead);
+}
+
+static void on_reap(kin_timer *t, void *userdata)
+{
+	(void)t;
+	free_dead(userdata);
 }
 
 static int grow(kin_pool *p, size_t size, kin_spawn_error *why)
@@ -110,7 +134,12 @@ int kin_pool_new(kin_loop *loop, const kin_worker_opts *opts, size_t size, kin_p
 		p->opts = *opts;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->idle, NULL);
-	int r = grow(p, size, why);
+	int r = kin_timer_new(loop, on_reap, p, &p->reap);
+	if (r < 0) {
+		kin_pool_free(p);
+		return r;
+	}
+	r = grow(p, size, why);
 	if (r < 0) {
 		kin_pool_free(p);
 		return r;
@@ -164,8 +193,8 @@ int kin_pool_resize(kin_pool *p, size_t size, kin_spawn_error *why)
 		memset(why, 0, sizeof(*why));
 	if (!p || size == 0)
 		return -EINVAL;
-	pthread_mutex_lock(&p->lock);
 	free_dead(p);
+	pthread_mutex_lock(&p->lock);
 	int r = grow(p, size, why);
 	slot **gone = NULL;
 	size_t ngone = 0;
@@ -225,8 +254,9 @@ void kin_pool_free(kin_pool *p)
 	for (size_t i = 0; i < p->n; i++)
 		drop(p->slots[i]);
 	free(p->slots);
+	/* No call runs any more, so nothing re-arms it behind our back. */
+	kin_timer_free(p->reap);
 	free_dead(p);
-	free(p->dead);
 	pthread_cond_destroy(&p->idle);
 	pthread_mutex_destroy(&p->lock);
 	free(p);

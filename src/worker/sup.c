@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEFAULT_MAX_RESTARTS 3
+/* period_ns 0 keeps meaning 5 s, as KIN_SUP_OPTS_INIT sets it. Not so
+ * max_restarts: there 0 is OTP's intensity 0, no restart allowed. */
 #define DEFAULT_PERIOD (5 * KIN_SEC)
 #define DEFAULT_BACKOFF_MAX (30 * KIN_SEC)
 #define DEFAULT_SHUTDOWN (5 * KIN_SEC)
@@ -109,10 +110,17 @@ static void give_up(kin_sup *s, child *c)
 {
 	char how[64];
 	kin_exit_reason_format(&c->reason, how, sizeof(how));
-	snprintf(s->failure, sizeof(s->failure),
-		 "child \"%s\" ended (%s): more than %u restarts in %.3g s, so the supervisor gave "
-		 "up",
-		 c->spec.id, how, s->opts.max_restarts, (double)s->opts.period_ns / (double)KIN_SEC);
+	if (!s->opts.max_restarts)
+		snprintf(s->failure, sizeof(s->failure),
+			 "child \"%s\" ended (%s) and max_restarts is 0 (no restarts), so the "
+			 "supervisor gave up",
+			 c->spec.id, how);
+	else
+		snprintf(s->failure, sizeof(s->failure),
+			 "child \"%s\" ended (%s): more than %u restarts in %.3g s, so the "
+			 "supervisor gave up",
+			 c->spec.id, how, s->opts.max_restarts,
+			 (double)s->opts.period_ns / (double)KIN_SEC);
 	s->failed = true;
 	stop_all(s);
 	if (s->opts.on_give_up)
@@ -240,10 +248,8 @@ int kin_sup_start(kin_loop *loop, const kin_sup_opts *opts, const kin_child_spec
 	if (!s)
 		return -ENOMEM;
 	s->loop = loop;
-	if (opts)
-		s->opts = *opts;
-	if (!s->opts.max_restarts)
-		s->opts.max_restarts = DEFAULT_MAX_RESTARTS;
+	static const kin_sup_opts defaults = KIN_SUP_OPTS_INIT;
+	s->opts = opts ? *opts : defaults;
 	if (!s->opts.period_ns)
 		s->opts.period_ns = DEFAULT_PERIOD;
 	if (!s->opts.backoff_max_ns)
