@@ -8,6 +8,8 @@
 #include "kin.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +176,25 @@ kin_msg test_int_args(kin_buf *b, int64_t v);
 int64_t test_call_pid(kin_worker *w);
 /* The pid of a supervisor child's current worker, or -1 if it has none. */
 pid_t test_sup_pid(kin_sup *s, const char *id);
+/* What the "pid" handler answers through kin_pool_call, or -1 if the call
+ * fails; *result (if not NULL) gets the call's result. */
+int64_t test_pool_pid(kin_pool *p, int *result);
+/* A supervisor's on_give_up that counts the calls and keeps the last why;
+ * its userdata is a test_gave_up. */
+typedef struct test_gave_up {
+	int calls;
+	char why[256];
+} test_gave_up;
+void test_on_give_up(kin_sup *s, const char *why, void *userdata);
+/* kin_loop_run on a thread of its own, in short passes, until stopped;
+ * for tests where calls come from another thread than the loop's. */
+typedef struct test_loop_thread {
+	kin_loop *loop;
+	atomic_bool stop;
+	pthread_t thread;
+} test_loop_thread;
+void test_loop_thread_start(test_loop_thread *t, kin_loop *loop);
+void test_loop_thread_stop(test_loop_thread *t);
 /* Hands a and b the two ends of a new chan; a pings b over it, and b
  * answers, never through the owner. Fails the test unless both hear. */
 void test_workers_talk(kin_worker *a, kin_worker *b, const char *file, int line);

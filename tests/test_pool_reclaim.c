@@ -3,22 +3,10 @@
  * (and of structs) instead of one more pidfd and chan per death. */
 #include "harness.h"
 
-#include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <sys/wait.h>
 
 #define DEATHS 30
-
-static int64_t pool_pid(kin_pool *p)
-{
-	kin_reply rep;
-	int64_t pid = -1;
-	if (kin_pool_call(p, "pid", NULL, kin_after(TEST_LONG_WAIT), &rep) == 0)
-		(void)kin_mp_unpack(rep.data, rep.len, "i", &pid);
-	kin_reply_release(&rep);
-	return pid;
-}
 
 /* The pool's one worker exits mid-call; the next call finds it dead and
  * replaces it, which sets the dead one aside for the loop to free. */
@@ -32,7 +20,7 @@ static void kill_by_quit(kin_pool *p, int n)
 	kin_buf_free(&b);
 	if (r != -ECONNRESET)
 		test_fail(__FILE__, __LINE__, "death %d: quit gave %s", n, kin_strerror(r));
-	if (pool_pid(p) <= 0)
+	if (test_pool_pid(p, NULL) <= 0)
 		test_fail(__FILE__, __LINE__, "death %d: no replacement answered", n);
 }
 
@@ -60,7 +48,7 @@ TEST_TIMEOUT(pool_reclaim_frees_the_dead_when_the_loop_runs, 120)
 	kin_pool *p;
 	kin_spawn_error why;
 	ASSERT_OK(kin_pool_new(loop, NULL, 1, &p, &why));
-	ASSERT(pool_pid(p) > 0);
+	ASSERT(test_pool_pid(p, NULL) > 0);
 	/* One live worker and no dead ones: what every death returns to. */
 	int steady = test_count_fds();
 	for (int n = 1; n <= DEATHS; n++) {
@@ -69,22 +57,9 @@ TEST_TIMEOUT(pool_reclaim_frees_the_dead_when_the_loop_runs, 120)
 	}
 	ASSERT_EQ(kin_pool_replaced(p), DEATHS);
 	ASSERT_EQ(kin_pool_size(p), 1);
-	ASSERT(pool_pid(p) > 0);
+	ASSERT(test_pool_pid(p, NULL) > 0);
 	kin_pool_free(p);
 	test_loop_finish(loop, fds);
-}
-
-struct loop_thread {
-	kin_loop *loop;
-	atomic_bool stop;
-};
-
-static void *run_loop(void *arg)
-{
-	struct loop_thread *l = arg;
-	while (!atomic_load(&l->stop))
-		(void)kin_loop_run(l->loop, kin_after(10 * KIN_MSEC));
-	return NULL;
 }
 
 struct fd_goal {
@@ -107,7 +82,9 @@ static bool reaped_or_zombie(void *arg)
 
 /* The loop on a thread of its own, calls from another, workers killed
  * from outside: the set-aside list and the timer are shared between the
- * caller's replace and the loop's free. */
+ * caller's replace and the loop's free. It also guards an earlier race,
+ * when a caller freed the dead worker (loop-thread-only objects) while the
+ * loop's thread could be inside its exit callback: run it under SAN=1. */
 TEST_TIMEOUT(pool_reclaim_with_the_loop_on_another_thread, 120)
 {
 	int fds;
@@ -115,29 +92,27 @@ TEST_TIMEOUT(pool_reclaim_with_the_loop_on_another_thread, 120)
 	kin_pool *p;
 	kin_spawn_error why;
 	ASSERT_OK(kin_pool_new(loop, NULL, 1, &p, &why));
-	struct loop_thread lt = {.loop = loop};
-	pthread_t t;
-	ASSERT_EQ(pthread_create(&t, NULL, run_loop, &lt), 0);
-	ASSERT(pool_pid(p) > 0);
+	test_loop_thread lt;
+	test_loop_thread_start(&lt, loop);
+	ASSERT(test_pool_pid(p, NULL) > 0);
 	struct fd_goal goal = {test_count_fds()};
 	unsigned failed = 0;
 	for (int n = 1; n <= DEATHS; n++) {
-		int64_t pid = pool_pid(p);
+		int64_t pid = test_pool_pid(p, NULL);
 		if (pid <= 0) { /* it picked the dying one: that call fails, the next works */
 			failed++;
-			pid = pool_pid(p);
+			pid = test_pool_pid(p, NULL);
 		}
 		ASSERT(pid > 0);
 		pid_t victim = (pid_t)pid;
 		ASSERT_OK(kill(victim, SIGKILL));
 		ASSERT(test_wait_until(reaped_or_zombie, &victim, 10000));
-		ASSERT(pool_pid(p) > 0); /* replaces it */
+		ASSERT(test_pool_pid(p, NULL) > 0); /* replaces it */
 		if (!test_wait_until(fds_back, &goal, 10000))
 			test_fail(__FILE__, __LINE__, "after %d deaths: %d fds open, %d before any",
 				  n, test_count_fds(), goal.want);
 	}
-	atomic_store(&lt.stop, true);
-	pthread_join(t, NULL);
+	test_loop_thread_stop(&lt);
 	/* Each death was found by a call that then went to its replacement;
 	 * a call racing a death may have found one more. */
 	ASSERT(kin_pool_replaced(p) >= DEATHS);

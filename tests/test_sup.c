@@ -129,29 +129,16 @@ TEST(sup_restart_types)
 	ASSERT_NO_CHILDREN();
 }
 
-struct gave_up {
-	int calls;
-	char why[256];
-};
-
-static void on_give_up(kin_sup *s, const char *why, void *userdata)
-{
-	(void)s;
-	struct gave_up *g = userdata;
-	g->calls++;
-	snprintf(g->why, sizeof(g->why), "%s", why);
-}
-
 TEST(sup_gives_up_past_the_restart_limit)
 {
 	kin_loop *loop;
 	ASSERT_OK(kin_loop_new(&loop));
 	kin_child_spec specs[2] = {{.id = "steady"}, {.id = "flaky"}};
-	struct gave_up g = {0};
+	test_gave_up g = {0};
 	kin_sup_opts o = KIN_SUP_OPTS_INIT;
 	o.max_restarts = 2;
 	o.period_ns = 60 * KIN_SEC;
-	o.on_give_up = on_give_up;
+	o.on_give_up = test_on_give_up;
 	o.userdata = &g;
 	kin_sup *s;
 	kin_spawn_error why;
@@ -264,16 +251,6 @@ static void release_one(struct holder *h)
 	close(h->release[0]);
 }
 
-static pid_t pool_pid(kin_pool *p)
-{
-	kin_reply rep;
-	int64_t pid = -1;
-	if (kin_pool_call(p, "pid", NULL, kin_after(10 * KIN_SEC), &rep) == 0)
-		(void)kin_mp_unpack(rep.data, rep.len, "i", &pid);
-	kin_reply_release(&rep);
-	return (pid_t)pid;
-}
-
 /* With n - 1 calls held open, the next call must go to the one worker
  * that has none: n distinct pids. */
 static void check_spread(kin_pool *p, int n)
@@ -282,7 +259,7 @@ static void check_spread(kin_pool *p, int n)
 	pid_t pids[8];
 	for (int i = 0; i < n - 1; i++)
 		pids[i] = hold_one(p, &h[i]);
-	pids[n - 1] = pool_pid(p);
+	pids[n - 1] = (pid_t)test_pool_pid(p, NULL);
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j < i; j++)
 			if (pids[i] <= 0 || pids[i] == pids[j])
@@ -335,7 +312,7 @@ TEST(pool_replaces_dead_workers)
 	ASSERT_EQ(kin_pool_replaced(p), 1);
 
 	/* Killed from outside: found dead and replaced the same way. */
-	pid_t victim = pool_pid(p);
+	pid_t victim = (pid_t)test_pool_pid(p, NULL);
 	ASSERT_OK(kill(victim, SIGKILL));
 	ASSERT(test_wait_until(pid_reaped_or_zombie, &victim, 10000));
 	check_spread(p, 2);

@@ -10,19 +10,6 @@
 /* The crashing children abort on purpose; no core file of each. */
 static const kin_rlimit nocore = {.resource = RLIMIT_CORE, .limit = {0, 0}};
 
-struct gave_up {
-	int calls;
-	char why[256];
-};
-
-static void on_give_up(kin_sup *s, const char *why, void *userdata)
-{
-	(void)s;
-	struct gave_up *g = userdata;
-	g->calls++;
-	snprintf(g->why, sizeof(g->why), "%s", why);
-}
-
 /* Makes child `id` abort in the middle of a call. */
 static void crash_child(kin_sup *s, const char *id)
 {
@@ -46,10 +33,10 @@ TEST(sup_intensity_zero_gives_up_on_the_first_crash)
 		{.id = "steady", .restart = KIN_RESTART_PERMANENT},
 		{.id = "flaky", .restart = KIN_RESTART_PERMANENT, .worker = {.spawn = &so}},
 	};
-	struct gave_up g = {0};
+	test_gave_up g = {0};
 	kin_sup_opts o = KIN_SUP_OPTS_INIT;
 	o.max_restarts = 0;
-	o.on_give_up = on_give_up;
+	o.on_give_up = test_on_give_up;
 	o.userdata = &g;
 	kin_sup *s;
 	kin_spawn_error why;
@@ -89,10 +76,10 @@ TEST(sup_intensity_zero_ignores_ends_that_need_no_restart)
 		{.id = "trans", .restart = KIN_RESTART_TRANSIENT},
 		{.id = "temp", .restart = KIN_RESTART_TEMPORARY},
 	};
-	struct gave_up g = {0};
+	test_gave_up g = {0};
 	kin_sup_opts o = KIN_SUP_OPTS_INIT;
 	o.max_restarts = 0;
-	o.on_give_up = on_give_up;
+	o.on_give_up = test_on_give_up;
 	o.userdata = &g;
 	kin_sup *s;
 	kin_spawn_error why;
@@ -205,8 +192,8 @@ TEST(sup_opts_init_allows_three_restarts_in_five_seconds)
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
 	kin_child_spec specs[2] = {{.id = "steady"}, {.id = "flaky"}};
-	struct gave_up g = {0};
-	o.on_give_up = on_give_up;
+	test_gave_up g = {0};
+	o.on_give_up = test_on_give_up;
 	o.userdata = &g;
 	kin_sup *s;
 	kin_spawn_error why;

@@ -58,6 +58,49 @@ pid_t test_sup_pid(kin_sup *s, const char *id)
 	return w ? kin_worker_pid(w) : -1;
 }
 
+int64_t test_pool_pid(kin_pool *p, int *result)
+{
+	kin_reply rep;
+	int64_t pid = -1;
+	int r = kin_pool_call(p, "pid", NULL, kin_after(TEST_LONG_WAIT), &rep);
+	if (r == 0)
+		(void)kin_mp_unpack(rep.data, rep.len, "i", &pid);
+	kin_reply_release(&rep);
+	if (result)
+		*result = r;
+	return pid;
+}
+
+void test_on_give_up(kin_sup *s, const char *why, void *userdata)
+{
+	(void)s;
+	test_gave_up *g = userdata;
+	g->calls++;
+	snprintf(g->why, sizeof(g->why), "%s", why);
+}
+
+static void *loop_thread_main(void *arg)
+{
+	test_loop_thread *t = arg;
+	while (!atomic_load(&t->stop))
+		(void)kin_loop_run(t->loop, kin_after(10 * KIN_MSEC));
+	return NULL;
+}
+
+void test_loop_thread_start(test_loop_thread *t, kin_loop *loop)
+{
+	t->loop = loop;
+	atomic_init(&t->stop, false);
+	if (pthread_create(&t->thread, NULL, loop_thread_main, t) != 0)
+		test_fail(__FILE__, __LINE__, "pthread_create failed");
+}
+
+void test_loop_thread_stop(test_loop_thread *t)
+{
+	atomic_store(&t->stop, true);
+	pthread_join(t->thread, NULL);
+}
+
 void test_run_until(kin_loop *loop, const int *count, int want, const char *file, int line)
 {
 	kin_time end = kin_after(10 * KIN_SEC);
