@@ -155,7 +155,7 @@ void bench_sandbox_spawn(void)
 	bench_result("sandbox_spawn_cli", c, b, "us", c / b);
 	bench_note("sandbox_spawn: /bin/true in new user, pid, mount, net, uts and ipc namespaces "
 		   "with a read-only root: kin_proc_spawn + wait (first line) and `kin run` as a "
-		   "process (second) vs bwrap as a process; %d rounds, each run %ld ms after the last, median; target for kin run: "
-		   "time ratio <= 1.0: %s",
+		   "process (second) vs bwrap as a process; %d rounds, each run %ld ms after the "
+		   "last, median; target for kin run: time ratio <= 1.0: %s",
 		   ROUNDS, SETTLE_NS / 1000000, bench_verdict(c / b <= 1.0));
 }
