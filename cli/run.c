@@ -124,6 +124,12 @@ static int report_spawn_failure(const run_config *cfg, int r, const kin_spawn_er
 		}
 		if (r == -EACCES && seen && S_ISDIR(sb.st_mode))
 			fprintf(stderr, "kin run: %s: is a directory\n", prog);
+		else if (r == -EACCES && cfg->sandbox.nlandlock)
+			/* Landlock answers EACCES for an executable file it fences. */
+			fprintf(stderr,
+				"kin run: %s: permission denied (not executable, or outside the "
+				"--landlock-read and --landlock-exec paths)\n",
+				prog);
 		else if (r == -EACCES)
 			fprintf(stderr, "kin run: %s: permission denied (not executable)\n", prog);
 		else if (r == -ENOEXEC)

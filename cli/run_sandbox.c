@@ -25,7 +25,8 @@ int run_sandbox_init(run_sandbox *rs, int argc)
 	rs->mounts = calloc(n, sizeof(*rs->mounts));
 	rs->rlimits = calloc(n, sizeof(*rs->rlimits));
 	rs->owned = calloc(n, sizeof(*rs->owned));
-	if (!rs->mounts || !rs->rlimits || !rs->owned)
+	rs->landlock = calloc(n, sizeof(*rs->landlock));
+	if (!rs->mounts || !rs->rlimits || !rs->owned || !rs->landlock)
 		return -ENOMEM;
 	return 0;
 }
@@ -37,6 +38,7 @@ void run_sandbox_free(run_sandbox *rs)
 	free(rs->owned);
 	free(rs->mounts);
 	free(rs->rlimits);
+	free(rs->landlock);
 	memset(rs, 0, sizeof(*rs));
 }
 
@@ -59,13 +61,19 @@ static bool mount_has_source(int opt)
 
 /* The option's name as the user types it, from its getopt value. */
 static const char *const sandbox_option_names[] = {
-	"--unshare-user",   "--unshare-pid", "--unshare-net", "--unshare-ipc",   "--unshare-uts",
-	"--unshare-cgroup", "--unshare-all", "--share-net",   "--uid",           "--gid",
-	"--hostname",       "--bind",        "--ro-bind",     "--dev-bind",      "--tmpfs",
-	"--proc",           "--dev",         "--dir",         "--symlink",       "--remount-ro",
-	"--perms",          "--chdir",       "--setenv",      "--unsetenv",      "--seccomp",
-	"--seccomp-kill",   "--cap-add",     "--cap-drop",    "--as-pid-1",      "--rlimit",
-	"--memory",         "--pids",        "--cpus",        "--cgroup-parent",
+	"--unshare-user",  "--unshare-pid",   "--unshare-net",
+	"--unshare-ipc",   "--unshare-uts",   "--unshare-cgroup",
+	"--unshare-all",   "--share-net",     "--uid",
+	"--gid",           "--hostname",      "--bind",
+	"--ro-bind",       "--dev-bind",      "--tmpfs",
+	"--proc",          "--dev",           "--dir",
+	"--symlink",       "--remount-ro",    "--perms",
+	"--chdir",         "--setenv",        "--unsetenv",
+	"--seccomp",       "--seccomp-kill",  "--cap-add",
+	"--cap-drop",      "--as-pid-1",      "--rlimit",
+	"--memory",        "--pids",          "--cpus",
+	"--cgroup-parent", "--landlock-read", "--landlock-write",
+	"--landlock-exec",
 };
 _Static_assert(sizeof(sandbox_option_names) / sizeof(sandbox_option_names[0]) ==
 		       RUN_OPT_SANDBOX_END - RUN_OPT_SANDBOX_FIRST,
@@ -295,6 +303,32 @@ static int parse_cpus(run_sandbox *rs, const char *text)
 	return 0;
 }
 
+static const unsigned landlock_access[] = {
+	[RUN_OPT_LANDLOCK_READ - RUN_OPT_LANDLOCK_READ] = KIN_LANDLOCK_READ,
+	[RUN_OPT_LANDLOCK_WRITE - RUN_OPT_LANDLOCK_READ] = KIN_LANDLOCK_WRITE,
+	[RUN_OPT_LANDLOCK_EXEC - RUN_OPT_LANDLOCK_READ] = KIN_LANDLOCK_EXEC,
+};
+
+/* --landlock-read/-write/-exec PATH. A path named again gets the union of
+ * the access: one rule per path is what the user meant, and it keeps the
+ * list to one entry per argument. The path is the sandbox's, after its
+ * mounts, so it cannot be resolved from kin's directory as a mount's SRC
+ * is: a relative one is refused. */
+static int add_landlock(run_sandbox *rs, int opt, const char *path)
+{
+	if (path[0] != '/')
+		return run_fail("%s: \"%s\" is not an absolute path", name_of(opt), path);
+	unsigned access = landlock_access[opt - RUN_OPT_LANDLOCK_READ];
+	for (size_t i = 0; i < rs->nlandlock; i++) {
+		if (strcmp(rs->landlock[i].path, path) == 0) {
+			rs->landlock[i].access |= access;
+			return 0;
+		}
+	}
+	rs->landlock[rs->nlandlock++] = (kin_landlock_rule){.path = path, .access = access};
+	return 0;
+}
+
 /* --setenv VAR VALUE is --env VAR=VALUE; the string is made here. */
 static int setenv_option(run_config *cfg, const char *var, const char *value)
 {
@@ -399,6 +433,10 @@ int run_sandbox_option(run_config *cfg, int opt, const char *arg, int argc, char
 			return run_fail("--cgroup-parent: \"%s\" is not an absolute path", arg);
 		rs->sb.cgroup_parent = arg;
 		return 0;
+	case RUN_OPT_LANDLOCK_READ:
+	case RUN_OPT_LANDLOCK_WRITE:
+	case RUN_OPT_LANDLOCK_EXEC:
+		return add_landlock(rs, opt, arg);
 	default:
 		if (is_mount_option(opt))
 			return second ? add_mount(cfg, opt, arg, second)
@@ -476,11 +514,16 @@ int run_sandbox_finish(run_config *cfg)
 	sb->seccomp_file = rs->seccomp_file;
 	sb->seccomp_action = rs->seccomp_kill ? KIN_SECCOMP_KILL : KIN_SECCOMP_EPERM;
 	sb->as_pid_1 = rs->as_pid_1;
+	sb->landlock = rs->nlandlock ? rs->landlock : NULL;
+	sb->nlandlock = rs->nlandlock;
 	sb->init_fd = -1;
 	rs->confined = ns || rs->caps_given || sb->seccomp || rs->seccomp_file;
-	rs->used = rs->confined || sb->memory_max || sb->pids_max || sb->cpu_millis;
-	/* Limits alone confine nothing else: keep every capability kin has
-	 * (the library drops all those not kept). */
+	rs->used =
+		rs->confined || sb->memory_max || sb->pids_max || sb->cpu_millis || rs->nlandlock;
+	/* Limits and landlock rules alone confine nothing else: keep every
+	 * capability kin has (the library drops all those not kept).
+	 * no_new_privs, which landlock needs without CAP_SYS_ADMIN, comes
+	 * with every sandbox. */
 	if (!rs->confined)
 		sb->caps = kernel_caps();
 	return 0;

@@ -54,6 +54,10 @@ enum {
 	RUN_OPT_PIDS,
 	RUN_OPT_CPUS,
 	RUN_OPT_CGROUP_PARENT,
+	/* Landlock rules, in KIN_LANDLOCK_*'s order: kin's own spelling. */
+	RUN_OPT_LANDLOCK_READ,
+	RUN_OPT_LANDLOCK_WRITE,
+	RUN_OPT_LANDLOCK_EXEC,
 	RUN_OPT_SANDBOX_END,
 };
 
@@ -93,7 +97,10 @@ enum {
 	{"memory", required_argument, NULL, RUN_OPT_MEMORY},                                       \
 	{"cgroup-parent", required_argument, NULL, RUN_OPT_CGROUP_PARENT},                         \
 	{"pids", required_argument, NULL, RUN_OPT_PIDS},                                           \
-	{"cpus", required_argument, NULL, RUN_OPT_CPUS}
+	{"cpus", required_argument, NULL, RUN_OPT_CPUS},                                           \
+	{"landlock-read", required_argument, NULL, RUN_OPT_LANDLOCK_READ},                         \
+	{"landlock-write", required_argument, NULL, RUN_OPT_LANDLOCK_WRITE},                       \
+	{"landlock-exec", required_argument, NULL, RUN_OPT_LANDLOCK_EXEC}
 /* clang-format on */
 
 /* What the sandbox options said, and what kin run hands the library. */
@@ -103,15 +110,20 @@ typedef struct run_sandbox {
 	/* Hand sb to the spawn: some option needs the sandbox layer. */
 	bool used;
 	/* Namespaces, mounts, capabilities or seccomp: a real sandbox, whose
-	 * environment starts empty. The cgroup limits alone need the sandbox
-	 * layer too, but confine nothing else, so they keep kin's
-	 * environment and capabilities as they are. */
+	 * environment starts empty. The cgroup limits and landlock rules
+	 * alone need the sandbox layer too, but confine nothing else (files
+	 * are all landlock fences), so they keep kin's environment and
+	 * capabilities as they are. */
 	bool confined;
 
 	kin_mount *mounts; /* in command-line order; one per argument at most */
 	size_t nmounts;
 	kin_rlimit *rlimits; /* --rlimit, with or without a sandbox */
 	size_t nrlimits;
+	/* --landlock-*: one rule per path, with the union of the access
+	 * every option naming it gave; in order of first mention. */
+	kin_landlock_rule *landlock;
+	size_t nlandlock;
 	/* Strings made here (--setenv's VAR=VALUE, absolute SRC paths), freed
 	 * with it; at most one per argument. */
 	char **owned;

@@ -529,6 +529,39 @@ TEST(sandbox_landlock_limits_the_paths_or_says_it_cannot)
 	ASSERT_NO_CHILDREN();
 }
 
+/* A rule whose path the sandbox lacks fails the spawn, naming the rule as
+ * the caller numbered it, not only the errno. */
+TEST(sandbox_landlock_missing_path_names_the_rule)
+{
+	kin_landlock_rule rules[] = {
+		{.path = "/", .access = KIN_LANDLOCK_READ | KIN_LANDLOCK_EXEC},
+		{.path = "/nonexistent-kin-landlock", .access = KIN_LANDLOCK_READ | KIN_LANDLOCK_WRITE},
+	};
+	kin_sandbox sb = KIN_SANDBOX_INIT;
+	sb.landlock = rules;
+	sb.nlandlock = 2;
+	static const char *const argv[] = {"/bin/true", NULL};
+	kin_spawn_opts o = KIN_SPAWN_OPTS_INIT;
+	o.argv = argv;
+	o.sandbox = &sb;
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	kin_proc *p = NULL;
+	kin_spawn_error why;
+	int r = kin_proc_spawn(loop, &o, &p, &why);
+	ASSERT_EQ(why.step, KIN_STEP_LANDLOCK);
+	if (syscall(SYS_landlock_create_ruleset, NULL, 0, 1 /* VERSION */) < 0) {
+		ASSERT(strstr(why.message, "landlock rules need landlock") != NULL);
+	} else {
+		ASSERT_EQ(r, -ENOENT);
+		ASSERT_STR_EQ(why.message, "sandbox: landlock rule 1 (rw /nonexistent-kin-landlock): "
+					   "No such file or directory");
+	}
+	ASSERT(p == NULL);
+	kin_loop_free(loop);
+	ASSERT_NO_CHILDREN();
+}
+
 /* A kernel without landlock, made so with a seccomp filter that answers
  * landlock_create_ruleset with ENOSYS, as such a kernel does: rules are
  * refused before anything runs, never silently dropped. */

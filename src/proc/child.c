@@ -211,9 +211,10 @@ KIN__CHILD_SIDE _Noreturn void kin__child_exec(kin__plan *plan)
 	reset_signals();
 	if (plan->sandbox) {
 		kin_spawn_step step;
-		int r = kin__sandbox_confine(plan->sandbox, &step);
+		int32_t index;
+		int r = kin__sandbox_confine(plan->sandbox, &step, &index);
 		if (r < 0)
-			kin__child_fail(plan, step, -r);
+			kin__child_fail_at(plan, step, -r, index);
 	}
 	exec_program(plan);
 }

@@ -65,9 +65,10 @@ int kin__sandbox_confine_pid1(void)
 	return r;
 }
 
-int kin__sandbox_confine(const kin__sandbox_plan *sp, kin_spawn_step *step)
+int kin__sandbox_confine(const kin__sandbox_plan *sp, kin_spawn_step *step, int32_t *index)
 {
 	int r;
+	*index = -1;
 	*step = KIN_STEP_INIT_HOOK;
 	if (sp->init && (r = sp->init(sp->init_fd, sp->init_userdata)) != 0)
 		return r < 0 ? r : -ECANCELED;
@@ -79,7 +80,7 @@ int kin__sandbox_confine(const kin__sandbox_plan *sp, kin_spawn_step *step)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	*step = KIN_STEP_LANDLOCK;
-	if (sp->nlandlock && (r = kin__landlock_apply(sp)) < 0)
+	if (sp->nlandlock && (r = kin__landlock_apply(sp, index)) < 0)
 		return r;
 	*step = KIN_STEP_SECCOMP;
 	if (sp->seccomp.filter && (r = kin__seccomp_install(&sp->seccomp)) < 0)

@@ -78,8 +78,9 @@ static int add_rule(int ruleset, const kin_landlock_rule *l, uint64_t handled)
 	return r;
 }
 
-int kin__landlock_apply(const kin__sandbox_plan *sp)
+int kin__landlock_apply(const kin__sandbox_plan *sp, int32_t *rule)
 {
+	*rule = -1;
 	uint64_t handled = handled_rights(sp->landlock_abi);
 	struct landlock_ruleset_attr attr = {.handled_access_fs = handled};
 	int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
@@ -87,7 +88,8 @@ int kin__landlock_apply(const kin__sandbox_plan *sp)
 		return -errno;
 	int r = 0;
 	for (size_t i = 0; i < sp->nlandlock && r == 0; i++)
-		r = add_rule(ruleset, &sp->landlock[i], handled);
+		if ((r = add_rule(ruleset, &sp->landlock[i], handled)) < 0)
+			*rule = (int32_t)i;
 	if (r == 0 && syscall(SYS_landlock_restrict_self, ruleset, 0) < 0)
 		r = -errno;
 	(void)close(ruleset);

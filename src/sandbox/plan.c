@@ -264,7 +264,18 @@ bool kin__sandbox_failure(const kin__sandbox_plan *sp, kin_spawn_error *why, int
 				 "sandbox: dropping capabilities or setting no_new_privs: %s", e);
 		return true;
 	case KIN_STEP_LANDLOCK:
-		kin__spawn_error(why, err, step, "sandbox: applying the landlock rules: %s", e);
+		if (index >= 0 && (size_t)index < sp->nlandlock) {
+			/* Numbered as the caller's kin_sandbox.landlock are; the
+			 * path is the sandbox's, after its mounts. */
+			const kin_landlock_rule *l = &sp->landlock[index];
+			kin__spawn_error(why, err, step, "sandbox: landlock rule %d (%s%s%s %s): %s",
+					 (int)index, (l->access & KIN_LANDLOCK_READ) ? "r" : "",
+					 (l->access & KIN_LANDLOCK_WRITE) ? "w" : "",
+					 (l->access & KIN_LANDLOCK_EXEC) ? "x" : "", l->path, e);
+		} else {
+			kin__spawn_error(why, err, step, "sandbox: applying the landlock rules: %s",
+					 e);
+		}
 		return true;
 	case KIN_STEP_SECCOMP:
 		kin__spawn_error(why, err, step, "sandbox: installing the seccomp filter: %s", e);

@@ -125,8 +125,10 @@ void kin__cgroup_remove(const char *dir);
 
 /* landlock.c: the kernel's landlock ABI version, or -errno without it. */
 int kin__landlock_abi(void);
-/* landlock.c, child side: restricts this process to the plan's rules. */
-int kin__landlock_apply(const kin__sandbox_plan *sp);
+/* landlock.c, child side: restricts this process to the plan's rules.
+ * 0, or -errno with *rule set to the index of the rule that failed (-1
+ * when the ruleset itself did). */
+int kin__landlock_apply(const kin__sandbox_plan *sp, int32_t *rule);
 
 /* Owner: checks the sandbox options against each other and prepares
  * everything the child will need. 0, or -errno with `why` filled (step
@@ -158,7 +160,8 @@ int kin__sandbox_enter(const kin__sandbox_plan *sp, kin_spawn_step *step, size_t
 int kin__sandbox_confine_pid1(void);
 
 /* Child, last before exec: the init hook, then capabilities,
- * no_new_privs, landlock and seccomp. 0, or -errno with *step set. */
-int kin__sandbox_confine(const kin__sandbox_plan *sp, kin_spawn_step *step);
+ * no_new_privs, landlock and seccomp. 0, or -errno with *step set (and
+ * *index, the failed landlock rule's, or -1). */
+int kin__sandbox_confine(const kin__sandbox_plan *sp, kin_spawn_step *step, int32_t *index);
 
 #endif
