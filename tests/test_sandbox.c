@@ -20,8 +20,10 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -332,6 +334,108 @@ TEST(sandbox_memory_limit_applies_or_says_why)
 		ASSERT(strstr(why.message, "a memory limit is unavailable") != NULL);
 	}
 	kin_loop_free(loop);
+	ASSERT_NO_CHILDREN();
+}
+
+/* The cgroup v2 mount point, from mountinfo; false without one. */
+static bool cgroup2_mount(char *out, size_t size)
+{
+	char line[512];
+	bool found = false;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	while (f && !found && fgets(line, sizeof(line), f))
+		found = strstr(line, " - cgroup2 ") && sscanf(line, "%*s %*s %*s %*s %255s", out) == 1 &&
+			strlen(out) < size;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+static void make_dir_at(const char *parent, const char *name, char *path, size_t size)
+{
+	snprintf(path, size, "%s/%s", parent, name);
+	if (mkdir(path, 0755) < 0)
+		test_fail(__FILE__, __LINE__, "mkdir %s: %s", path, strerror(errno));
+}
+
+/* An owner killed outright leaves its empty cgroups (kin-<pid>-<n>); the
+ * next kin to use the parent removes those whose owner is gone, and no
+ * other: not a live owner's, not one a process still runs in, not one
+ * kin did not name. */
+TEST(sandbox_cgroups_of_a_dead_owner_are_removed)
+{
+	char mnt[256], parent[400];
+	if (!cgroup2_mount(mnt, sizeof(mnt))) {
+		/* Nothing to tidy; the library must still say why it cannot. */
+		kin_sandbox sb = KIN_SANDBOX_INIT;
+		sb.memory_max = 64 << 20;
+		const char *argv[] = {"/bin/true", NULL};
+		kin_spawn_opts o = helper_opts(argv, &sb);
+		kin_loop *loop;
+		ASSERT_OK(kin_loop_new(&loop));
+		kin_proc *p = NULL;
+		kin_spawn_error why;
+		ASSERT(kin_proc_spawn(loop, &o, &p, &why) < 0);
+		ASSERT_EQ(why.step, KIN_STEP_CGROUP);
+		kin_loop_free(loop);
+		return;
+	}
+	snprintf(parent, sizeof(parent), "%s/kin-test-orphans-%d", mnt, (int)getpid());
+	ASSERT_OK(mkdir(parent, 0755));
+	/* Above pid_max no process can be: its owner is surely gone. */
+	long pid_max = 0;
+	FILE *f = fopen("/proc/sys/kernel/pid_max", "re");
+	ASSERT(f && fscanf(f, "%ld", &pid_max) == 1);
+	fclose(f);
+	char name[64], dead[600], busy[600], live[600], other[600];
+	snprintf(name, sizeof(name), "kin-%ld-0", pid_max + 1);
+	make_dir_at(parent, name, dead, sizeof(dead));
+	snprintf(name, sizeof(name), "kin-%ld-1", pid_max + 1);
+	make_dir_at(parent, name, busy, sizeof(busy));
+	snprintf(name, sizeof(name), "kin-%d-0", (int)getppid());
+	make_dir_at(parent, name, live, sizeof(live));
+	make_dir_at(parent, "kin-not-ours", other, sizeof(other));
+	/* A process still runs in one of the dead owner's (a detached child
+	 * would): it must stay. */
+	pid_t sleeper = fork();
+	ASSERT(sleeper >= 0);
+	if (sleeper == 0) {
+		(void)prctl(PR_SET_PDEATHSIG, SIGKILL); /* gone with a failed test */
+		pause();
+		_exit(0);
+	}
+	char procs[700], text[32];
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", busy);
+	snprintf(text, sizeof(text), "%d", (int)sleeper);
+	int fd = open(procs, O_WRONLY | O_CLOEXEC);
+	ASSERT(fd >= 0);
+	ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+
+	kin_sandbox sb = KIN_SANDBOX_INIT;
+	sb.memory_max = 64 << 20;
+	sb.cgroup_parent = parent;
+	const char *argv[] = {"/bin/true", NULL};
+	kin_spawn_opts o = helper_opts(argv, &sb);
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	kin_proc *p = NULL;
+	kin_spawn_error why;
+	/* Whether the limit itself can apply here does not matter. */
+	if (kin_proc_spawn(loop, &o, &p, &why) == 0)
+		kin_proc_free(p);
+	kin_loop_free(loop);
+
+	ASSERT(access(dead, F_OK) < 0 && errno == ENOENT);
+	ASSERT_OK(access(busy, F_OK));
+	ASSERT_OK(access(live, F_OK));
+	ASSERT_OK(access(other, F_OK));
+	ASSERT_OK(kill(sleeper, SIGKILL));
+	ASSERT_EQ(waitpid(sleeper, NULL, 0), sleeper);
+	ASSERT_OK(rmdir(busy));
+	ASSERT_OK(rmdir(live));
+	ASSERT_OK(rmdir(other));
+	ASSERT_OK(rmdir(parent));
 	ASSERT_NO_CHILDREN();
 }
 

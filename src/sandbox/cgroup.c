@@ -2,11 +2,15 @@
  * delegated parent, writes its limits, clones the child straight into it
  * (CLONE_INTO_CGROUP, so no instant runs unlimited) and removes it once
  * the child is reaped. It touches no cgroup it did not make: a parent
- * without the controllers is reported, never reconfigured. */
+ * without the controllers is reported, never reconfigured; the only
+ * cgroups removed are kin's own, including those an owner killed outright
+ * left behind. */
 #include "sandbox.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +161,31 @@ static int write_limits(const char *dir, const kin_sandbox *sb, kin_spawn_error 
 	return r;
 }
 
+/* An owner killed outright (SIGKILL) cannot remove its cgroups; its
+ * linked children die with it, leaving them empty. Each is named
+ * kin-<owner pid>-<n>, so the next kin to use the parent removes those
+ * whose owner is gone. rmdir only takes an empty cgroup: one a detached
+ * child still runs in stays. A reused pid only makes it wait longer. */
+static void remove_orphaned(const char *parent)
+{
+	DIR *d = opendir(parent);
+	if (!d)
+		return;
+	int self = (int)getpid();
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		int pid;
+		unsigned n;
+		char end;
+		if (e->d_type != DT_DIR || sscanf(e->d_name, "kin-%d-%u%c", &pid, &n, &end) != 2 ||
+		    pid <= 0 || pid == self)
+			continue;
+		if (kill(pid, 0) < 0 && errno == ESRCH)
+			(void)unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+	}
+	closedir(d);
+}
+
 int kin__cgroup_create(kin__sandbox_plan *sp, const kin_sandbox *sb, kin_spawn_error *why)
 {
 	char mnt[1024], parent[4096];
@@ -174,6 +203,7 @@ int kin__cgroup_create(kin__sandbox_plan *sp, const kin_sandbox *sb, kin_spawn_e
 			"or this process is in none");
 		return -EOPNOTSUPP;
 	}
+	remove_orphaned(parent);
 	int r = check_controllers(parent, sb, why);
 	if (r < 0)
 		return r;
