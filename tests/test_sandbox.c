@@ -358,43 +358,69 @@ static void make_dir_at(const char *parent, const char *name, char *path, size_t
 		test_fail(__FILE__, __LINE__, "mkdir %s: %s", path, strerror(errno));
 }
 
-/* An owner killed outright leaves its empty cgroups (kin-<pid>-<n>); the
- * next kin to use the parent removes those whose owner is gone, and no
- * other: not a live owner's, not one a process still runs in, not one
- * kin did not name. */
+/* The library's answer where no cgroup can be made: a clear error. */
+static void expect_cgroup_refused(void)
+{
+	kin_sandbox sb = KIN_SANDBOX_INIT;
+	sb.memory_max = 64 << 20;
+	const char *argv[] = {"/bin/true", NULL};
+	kin_spawn_opts o = helper_opts(argv, &sb);
+	kin_loop *loop;
+	ASSERT_OK(kin_loop_new(&loop));
+	kin_proc *p = NULL;
+	kin_spawn_error why;
+	ASSERT(kin_proc_spawn(loop, &o, &p, &why) < 0);
+	ASSERT_EQ(why.step, KIN_STEP_CGROUP);
+	kin_loop_free(loop);
+}
+
+/* An owner killed outright leaves its empty cgroups
+ * (kin-<pid namespace>-<pid>-<n>); the next kin to use the parent removes
+ * those whose owner is gone, and no other: not a live owner's, not one a
+ * process still runs in, not another pid namespace's (its pids mean
+ * nothing here), not a name kin does not write. */
 TEST(sandbox_cgroups_of_a_dead_owner_are_removed)
 {
 	char mnt[256], parent[400];
 	if (!cgroup2_mount(mnt, sizeof(mnt))) {
-		/* Nothing to tidy; the library must still say why it cannot. */
-		kin_sandbox sb = KIN_SANDBOX_INIT;
-		sb.memory_max = 64 << 20;
-		const char *argv[] = {"/bin/true", NULL};
-		kin_spawn_opts o = helper_opts(argv, &sb);
-		kin_loop *loop;
-		ASSERT_OK(kin_loop_new(&loop));
-		kin_proc *p = NULL;
-		kin_spawn_error why;
-		ASSERT(kin_proc_spawn(loop, &o, &p, &why) < 0);
-		ASSERT_EQ(why.step, KIN_STEP_CGROUP);
-		kin_loop_free(loop);
+		expect_cgroup_refused();
 		return;
 	}
 	snprintf(parent, sizeof(parent), "%s/kin-test-orphans-%d", mnt, (int)getpid());
-	ASSERT_OK(mkdir(parent, 0755));
+	if (mkdir(parent, 0755) < 0) {
+		/* cgroup v2 is here but not ours to write (not root, read-only). */
+		ASSERT(errno == EACCES || errno == EPERM || errno == EROFS);
+		expect_cgroup_refused();
+		return;
+	}
+	struct stat ns;
+	ASSERT_OK(stat("/proc/self/ns/pid", &ns));
 	/* Above pid_max no process can be: its owner is surely gone. */
 	long pid_max = 0;
 	FILE *f = fopen("/proc/sys/kernel/pid_max", "re");
 	ASSERT(f && fscanf(f, "%ld", &pid_max) == 1);
 	fclose(f);
-	char name[64], dead[600], busy[600], live[600], other[600];
-	snprintf(name, sizeof(name), "kin-%ld-0", pid_max + 1);
+	unsigned long long ino = (unsigned long long)ns.st_ino;
+	char name[96], dead[600], busy[600], live[600], kept[5][600];
+	snprintf(name, sizeof(name), "kin-%llu-%ld-0", ino, pid_max + 1);
 	make_dir_at(parent, name, dead, sizeof(dead));
-	snprintf(name, sizeof(name), "kin-%ld-1", pid_max + 1);
+	snprintf(name, sizeof(name), "kin-%llu-%ld-1", ino, pid_max + 1);
 	make_dir_at(parent, name, busy, sizeof(busy));
-	snprintf(name, sizeof(name), "kin-%d-0", (int)getppid());
+	snprintf(name, sizeof(name), "kin-%llu-%d-0", ino, (int)getppid());
 	make_dir_at(parent, name, live, sizeof(live));
-	make_dir_at(parent, "kin-not-ours", other, sizeof(other));
+	/* Another pid namespace's, look-alikes kin never writes, and the
+	 * name without a namespace. */
+	long gone = pid_max + 1;
+	snprintf(name, sizeof(name), "kin-%llu-%ld-0", ino + 1, gone);
+	make_dir_at(parent, name, kept[0], sizeof(kept[0]));
+	snprintf(name, sizeof(name), "kin-%llu-0%ld-0", ino, gone);
+	make_dir_at(parent, name, kept[1], sizeof(kept[1]));
+	snprintf(name, sizeof(name), "kin-%llu-%ld--0", ino, gone);
+	make_dir_at(parent, name, kept[2], sizeof(kept[2]));
+	snprintf(name, sizeof(name), "kin-%llu-%ld-0x", ino, gone);
+	make_dir_at(parent, name, kept[3], sizeof(kept[3]));
+	snprintf(name, sizeof(name), "kin-%ld-0", gone);
+	make_dir_at(parent, name, kept[4], sizeof(kept[4]));
 	/* A process still runs in one of the dead owner's (a detached child
 	 * would): it must stay. */
 	pid_t sleeper = fork();
@@ -429,12 +455,14 @@ TEST(sandbox_cgroups_of_a_dead_owner_are_removed)
 	ASSERT(access(dead, F_OK) < 0 && errno == ENOENT);
 	ASSERT_OK(access(busy, F_OK));
 	ASSERT_OK(access(live, F_OK));
-	ASSERT_OK(access(other, F_OK));
+	for (int i = 0; i < 5; i++)
+		ASSERT_OK(access(kept[i], F_OK));
 	ASSERT_OK(kill(sleeper, SIGKILL));
 	ASSERT_EQ(waitpid(sleeper, NULL, 0), sleeper);
 	ASSERT_OK(rmdir(busy));
 	ASSERT_OK(rmdir(live));
-	ASSERT_OK(rmdir(other));
+	for (int i = 0; i < 5; i++)
+		ASSERT_OK(rmdir(kept[i]));
 	ASSERT_OK(rmdir(parent));
 	ASSERT_NO_CHILDREN();
 }

@@ -10,12 +10,16 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 /* Where cgroup v2 is mounted: /sys/fs/cgroup on a unified system,
@@ -161,26 +165,57 @@ static int write_limits(const char *dir, const kin_sandbox *sb, kin_spawn_error 
 	return r;
 }
 
+/* The inode of this process's pid namespace: a pid in a cgroup's name
+ * means something only to processes of the same one. 0 if unknown. */
+static unsigned long long own_pid_ns(void)
+{
+	struct stat st;
+	return stat("/proc/self/ns/pid", &st) == 0 ? (unsigned long long)st.st_ino : 0;
+}
+
+/* The owner's pid, if `name` is exactly a cgroup name kin writes for an
+ * owner in pid namespace `ns`, else 0. */
+static pid_t owner_of(const char *name, unsigned long long ns)
+{
+	char a[24], b[12], c[12], end, canonical[64];
+	if (sscanf(name, "kin-%20[0-9]-%10[0-9]-%10[0-9]%c", a, b, c, &end) != 3)
+		return 0;
+	unsigned long long in_ns = strtoull(a, NULL, 10), pid = strtoull(b, NULL, 10),
+			   n = strtoull(c, NULL, 10);
+	/* Written back, it must read the same: no leading zeros, no range
+	 * folded into another number. */
+	snprintf(canonical, sizeof(canonical), "kin-%llu-%llu-%llu", in_ns, pid, n);
+	if (strcmp(canonical, name) != 0 || in_ns != ns || pid == 0 || pid > INT_MAX ||
+	    n > UINT_MAX)
+		return 0;
+	return (pid_t)pid;
+}
+
 /* An owner killed outright (SIGKILL) cannot remove its cgroups; its
  * linked children die with it, leaving them empty. Each is named
- * kin-<owner pid>-<n>, so the next kin to use the parent removes those
- * whose owner is gone. rmdir only takes an empty cgroup: one a detached
+ * kin-<pid namespace>-<owner pid>-<n>, so the next kin of the same pid
+ * namespace to use the parent removes those whose owner is gone, once per
+ * process and parent. rmdir only takes an empty cgroup: one a detached
  * child still runs in stays. A reused pid only makes it wait longer. */
-static void remove_orphaned(const char *parent)
+static void remove_orphaned(const char *parent, unsigned long long ns)
 {
-	DIR *d = opendir(parent);
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static char done[4096];
+	struct statfs fs;
+	if (!ns || statfs(parent, &fs) < 0 || fs.f_type != CGROUP2_SUPER_MAGIC)
+		return;
+	pthread_mutex_lock(&lock);
+	bool again = strcmp(done, parent) == 0;
+	snprintf(done, sizeof(done), "%s", parent);
+	pthread_mutex_unlock(&lock);
+	DIR *d = again ? NULL : opendir(parent);
 	if (!d)
 		return;
-	int self = (int)getpid();
+	pid_t self = getpid();
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		int pid;
-		unsigned n;
-		char end;
-		if (e->d_type != DT_DIR || sscanf(e->d_name, "kin-%d-%u%c", &pid, &n, &end) != 2 ||
-		    pid <= 0 || pid == self)
-			continue;
-		if (kill(pid, 0) < 0 && errno == ESRCH)
+		pid_t pid = e->d_type == DT_DIR ? owner_of(e->d_name, ns) : 0;
+		if (pid > 0 && pid != self && kill(pid, 0) < 0 && errno == ESRCH)
 			(void)unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
 	}
 	closedir(d);
@@ -203,7 +238,8 @@ int kin__cgroup_create(kin__sandbox_plan *sp, const kin_sandbox *sb, kin_spawn_e
 			"or this process is in none");
 		return -EOPNOTSUPP;
 	}
-	remove_orphaned(parent);
+	unsigned long long ns = own_pid_ns();
+	remove_orphaned(parent, ns);
 	int r = check_controllers(parent, sb, why);
 	if (r < 0)
 		return r;
@@ -211,7 +247,7 @@ int kin__cgroup_create(kin__sandbox_plan *sp, const kin_sandbox *sb, kin_spawn_e
 	char *dir = malloc(strlen(parent) + 64);
 	if (!dir)
 		return -ENOMEM;
-	sprintf(dir, "%s/kin-%d-%u", parent, (int)getpid(), atomic_fetch_add(&seq, 1));
+	sprintf(dir, "%s/kin-%llu-%d-%u", parent, ns, (int)getpid(), atomic_fetch_add(&seq, 1));
 	if (mkdir(dir, 0755) < 0) {
 		r = -errno;
 		kin__spawn_error(why, r, KIN_STEP_CGROUP, "cgroup limits: cannot create %s: %s",
