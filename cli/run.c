@@ -127,8 +127,8 @@ static int report_spawn_failure(const run_config *cfg, int r, const kin_spawn_er
 		else if (r == -EACCES && cfg->sandbox.nlandlock)
 			/* Landlock answers EACCES for an executable file it fences. */
 			fprintf(stderr,
-				"kin run: %s: permission denied (not executable, or outside the "
-				"--landlock-read and --landlock-exec paths)\n",
+				"kin run: %s: permission denied (not executable, or it or its "
+				"loader is outside the --landlock-read and --landlock-exec paths)\n",
 				prog);
 		else if (r == -EACCES)
 			fprintf(stderr, "kin run: %s: permission denied (not executable)\n", prog);

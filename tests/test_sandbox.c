@@ -266,6 +266,16 @@ TEST(sandbox_options_that_cannot_work_are_refused_first)
 		  .nmounts = 1,
 		  .init_fd = -1},
 		 "needs a source"},
+		/* Refused before the arrays are read: they hold one each. */
+		{{.namespaces = KIN_NS_MOUNT,
+		  .mounts = (const kin_mount[]){{.kind = KIN_MOUNT_TMPFS, .dest = "/tmp"}},
+		  .nmounts = 65537,
+		  .init_fd = -1},
+		 "more than 65536"},
+		{{.landlock = (const kin_landlock_rule[]){{.path = "/", .access = KIN_LANDLOCK_READ}},
+		  .nlandlock = 65537,
+		  .init_fd = -1},
+		 "more than 65536"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		kin_spawn_opts o = helper_opts(argv, &cases[i].sb);

@@ -18,16 +18,16 @@
 #define KIN__DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
 KIN__CHILD_SIDE _Noreturn void kin__child_fail_at(const kin__plan *plan, kin_spawn_step step,
-						int err, size_t index)
+						int err, int32_t index)
 {
-	kin__child_failure f = {.step = (int32_t)step, .err = err, .index = (int32_t)index};
+	kin__child_failure f = {.step = (int32_t)step, .err = err, .index = index};
 	(void)!write(plan->err_fd, &f, sizeof(f));
 	_exit(127);
 }
 
 KIN__CHILD_SIDE _Noreturn void kin__child_fail(const kin__plan *plan, kin_spawn_step step, int err)
 {
-	kin__child_fail_at(plan, step, err, 0);
+	kin__child_fail_at(plan, step, err, -1);
 }
 
 /* Moves *fd above `high` if it is at or below it, where a dup2 of the

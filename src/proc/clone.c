@@ -144,7 +144,7 @@ KIN__CHILD_SIDE static _Noreturn void sandbox_child(kin__plan *plan)
 {
 	kin__sandbox_plan *sp = plan->sandbox;
 	kin_spawn_step step = KIN_STEP_NAMESPACES;
-	size_t index = 0;
+	int32_t index = -1;
 	/* Dies with the owner from now on, before the owner lets it go on: an
 	 * owner gone before this is seen in kin__sandbox_enter as end of file
 	 * on the sync pipe. Without it, an as_pid_1 program whose owner died

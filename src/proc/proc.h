@@ -25,7 +25,7 @@
 typedef struct kin__child_failure {
 	int32_t step;  /* kin_spawn_step */
 	int32_t err;   /* positive errno */
-	int32_t index; /* KIN_STEP_MOUNT: which step of the new root */
+	int32_t index; /* the mount step or landlock rule that failed, else -1 */
 } kin__child_failure;
 
 /* A tree-mode init takes "signal the program's whole group with N" as this
@@ -90,7 +90,7 @@ void kin__plan_free(kin__plan *plan);
 _Noreturn void kin__child_exec(kin__plan *plan);
 _Noreturn void kin__child_fail(const kin__plan *plan, kin_spawn_step step, int err);
 _Noreturn void kin__child_fail_at(const kin__plan *plan, kin_spawn_step step, int err,
-				  size_t index);
+				  int32_t index);
 /* Closes every fd except the given ones (async-signal-safe). */
 void kin__close_all_except(int *keep, size_t n);
 

@@ -48,9 +48,10 @@ static int bring_up_lo(void)
 	return err;
 }
 
-int kin__sandbox_enter(const kin__sandbox_plan *sp, kin_spawn_step *step, size_t *index)
+int kin__sandbox_enter(const kin__sandbox_plan *sp, kin_spawn_step *step, int32_t *index)
 {
 	*step = KIN_STEP_NAMESPACES;
+	*index = -1;
 	int r = wait_for_owner(sp);
 	if (r < 0)
 		return r;
@@ -65,7 +66,11 @@ int kin__sandbox_enter(const kin__sandbox_plan *sp, kin_spawn_step *step, size_t
 	if (sp->lo_up && (r = bring_up_lo()) < 0)
 		return r;
 	*step = KIN_STEP_MOUNT;
-	if (sp->has_root)
-		return kin__root_build(&sp->root, index);
+	size_t failed;
+	if (sp->has_root && (r = kin__root_build(&sp->root, &failed)) < 0) {
+		/* At most 65536 steps and 2 implied ones (plan.c). */
+		*index = (int32_t)failed;
+		return r;
+	}
 	return 0;
 }

@@ -53,6 +53,9 @@ static int check_options(const kin_sandbox *sb, unsigned ns, bool tree, kin_spaw
 		return refuse(why, "mount steps need a new mount namespace (KIN_NS_MOUNT)");
 	if (sb->nmounts && !sb->mounts)
 		return refuse(why, "nmounts is set but mounts is NULL");
+	/* A failed step or rule comes back from the child as an int32_t. */
+	if (sb->nmounts > 65536 || sb->nlandlock > 65536)
+		return refuse(why, "more than 65536 mount steps or landlock rules");
 	if ((sb->uid || sb->gid) && !(ns & KIN_NS_USER))
 		return refuse(why, "uid and gid inside need a new user namespace (KIN_NS_USER)");
 	if (sb->as_pid_1 && !(ns & KIN_NS_PID))
@@ -175,11 +178,15 @@ int kin__sandbox_prepare(kin__sandbox_plan *sp, const kin_sandbox *sb, bool tree
 	sp->nlandlock = sb->nlandlock;
 	if (sp->nlandlock && (sp->landlock_abi = kin__landlock_abi()) < 0) {
 		r = sp->landlock_abi;
+		/* EOPNOTSUPP is the kernel's own "built in, not enabled";
+		 * anything else is something in between, such as a seccomp
+		 * filter of a container. */
 		kin__spawn_error(why, -EOPNOTSUPP, KIN_STEP_LANDLOCK,
-				 "landlock rules need landlock, which this kernel %s "
-				 "(landlock_create_ruleset: %s)",
-				 r == -ENOSYS ? "was built without"
-					      : "has not enabled (see the lsm= boot option)",
+				 "landlock rules need landlock, which %s (landlock_create_ruleset: %s)",
+				 r == -ENOSYS	    ? "this kernel was built without"
+				 : r == -EOPNOTSUPP ? "this kernel has not enabled (see the lsm= boot "
+						      "option)"
+						    : "is blocked here (by a seccomp filter?)",
 				 kin_strerror(r));
 		return -EOPNOTSUPP;
 	}

@@ -150,8 +150,9 @@ int kin__sandbox_release_child(kin__sandbox_plan *sp, int pidfd, pid_t pid, kin_
 
 /* Child: waits for the owner, then sets up what the namespaces share:
  * hostname, lo, the new root. Call it from pid 1 of a new pid namespace.
- * 0, or -errno with *step (and *index for a mount step) set. */
-int kin__sandbox_enter(const kin__sandbox_plan *sp, kin_spawn_step *step, size_t *index);
+ * 0, or -errno with *step set, and *index to the mount step that failed
+ * (the step count for the pivot itself), else -1. */
+int kin__sandbox_enter(const kin__sandbox_plan *sp, kin_spawn_step *step, int32_t *index);
 
 /* Child: kin's pid 1 of a sandbox, once it has started the program, gives
  * up what the program gave up, so taking it over gains nothing: every
