@@ -237,7 +237,8 @@ typedef struct kin_sandbox {
 	gid_t gid;
 	const char *hostname; /* needs KIN_NS_UTS */
 	/* With steps (or ro_root), the child gets a new root: a tmpfs built
-	 * from the steps in order, then pivot_root. Needs KIN_NS_MOUNT. */
+	 * from the steps in order, then pivot_root. Needs KIN_NS_MOUNT. At
+	 * most 65536 steps, as at most 65536 landlock rules. */
 	const kin_mount *mounts;
 	size_t nmounts;
 	/* Keep the host's root, read-only, as the first steps: ro-bind / /,
@@ -986,12 +987,19 @@ void kin_sup_free(kin_sup *sup);
  * holds no more than its live ones plus those that died since the last
  * pass; a loop that never runs keeps them until kin_pool_resize or
  * kin_pool_free. The pool asks the loop for that one pass only (through a
- * timer armed when a worker is replaced), never to keep running. */
+ * timer armed when a worker is replaced), never to keep running. Since
+ * that timer's callback touches the pool, kin_pool_resize and
+ * kin_pool_free must run on the loop's thread with the loop not running
+ * on another thread at the same time: a program that runs its loop on a
+ * thread of its own stops that thread first, or makes these calls from
+ * one of the loop's callbacks. */
 typedef struct kin_pool kin_pool;
 int kin_pool_new(kin_loop *loop, const kin_worker_opts *opts, size_t size, kin_pool **ret,
 		 kin_spawn_error *why);
 /* kin_call on the least busy worker. A call that was in flight when its
- * worker died fails with -ECONNRESET as usual; it is not retried. */
+ * worker died fails with -ECONNRESET as usual; it is not retried. -ECHILD:
+ * no worker is alive and none could be started now (the replacement failed
+ * to start, or every dead one still has another caller's call in it). */
 int kin_pool_call(kin_pool *pool, const char *name, const kin_msg *args, kin_time deadline,
 		  kin_reply *reply);
 /* Grows (spawning now) or shrinks (stopping the idlest) to size >= 1. */

@@ -5,7 +5,13 @@
  * "now" (the timer heap has its own lock, so that is safe from any thread);
  * the timer's callback runs on the loop's thread and frees the set-aside.
  * An armed timer counts as work for kin_loop_run, an idle one does not, so
- * the pool only holds the loop for that one pass. */
+ * the pool only holds the loop for that one pass.
+ *
+ * The set-aside list has a lock of its own. The caller that sets a worker
+ * aside goes on to spawn its replacement under the pool's lock, which can
+ * take seconds (fork, exec, handshake); the timer fires at once, and if
+ * its callback needed the pool's lock it would stall every other callback
+ * of the loop for the whole spawn. Lock order: lock, then dead_lock. */
 #include "worker.h"
 
 #include <errno.h>
@@ -20,11 +26,12 @@ typedef struct slot {
 struct kin_pool {
 	kin_loop *loop;
 	kin_worker_opts opts;
-	pthread_mutex_t lock; /* guards everything below */
+	pthread_mutex_t lock; /* guards idle, the slots and replaced */
 	pthread_cond_t idle;  /* some slot's users dropped to 0 */
 	slot **slots;
 	size_t n, cap;
 	unsigned replaced;
+	pthread_mutex_t dead_lock; /* guards dead, ndead, capdead; held briefly */
 	kin_worker **dead; /* replaced, waiting for the loop's thread to free them */
 	size_t ndead, capdead;
 	kin_timer *reap; /* armed while `dead` may hold some; not guarded by lock */
@@ -39,19 +46,34 @@ static bool is_dead(kin_worker *w)
 	return down || kin_proc_poll(w->proc, &st) == 1;
 }
 
+/* Puts w on the set-aside list; -ENOMEM leaves it off (and in its slot). */
+static int set_aside(kin_pool *p, kin_worker *w)
+{
+	int r = 0;
+	pthread_mutex_lock(&p->dead_lock);
+	if (p->ndead == p->capdead) {
+		size_t cap = p->capdead ? 2 * p->capdead : 4;
+		kin_worker **more = realloc(p->dead, cap * sizeof(*more));
+		if (more) {
+			p->dead = more;
+			p->capdead = cap;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	if (r == 0)
+		p->dead[p->ndead++] = w;
+	pthread_mutex_unlock(&p->dead_lock);
+	return r;
+}
+
 /* Lock held, s idle and its worker dead (or missing): starts another. */
 static int replace(kin_pool *p, slot *s)
 {
 	if (s->worker) {
-		if (p->ndead == p->capdead) {
-			size_t cap = p->capdead ? 2 * p->capdead : 4;
-			kin_worker **more = realloc(p->dead, cap * sizeof(*more));
-			if (!more)
-				return -ENOMEM;
-			p->dead = more;
-			p->capdead = cap;
-		}
-		p->dead[p->ndead++] = s->worker;
+		int r = set_aside(p, s->worker);
+		if (r < 0)
+			return r;
 		s->worker = NULL;
 		/* If this fails (no memory for the loop's heap) the worker waits
 		 * for the next death, a resize or kin_pool_free. */
@@ -63,19 +85,20 @@ static int replace(kin_pool *p, slot *s)
 	return r;
 }
 
-/* On the loop's thread only, without the lock: the list is taken out
- * under it, and the workers are freed after, since freeing one that has
- * not been reaped yet waits for it, and callers should not wait on that.
+/* On the loop's thread only, without the pool's lock (a caller may hold
+ * it through a whole spawn): the list is taken out under dead_lock, and
+ * the workers are freed after, since freeing one that has not been reaped
+ * yet waits for it, and a caller appending should not wait on that.
  * Nothing else holds a worker once it is set aside: replace() only takes
  * idle slots (users == 0), so no call of ours is inside it. */
 static void free_dead(kin_pool *p)
 {
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&p->dead_lock);
 	kin_worker **dead = p->dead;
 	size_t ndead = p->ndead;
 	p->dead = NULL;
 	p->ndead = p->capdead = 0;
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(&p->dead_lock);
 	for (size_t i = 0; i < ndead; i++)
 		kin_worker_free(dead[i]);
 	free(dead);
@@ -133,6 +156,7 @@ int kin_pool_new(kin_loop *loop, const kin_worker_opts *opts, size_t size, kin_p
 	if (opts)
 		p->opts = *opts;
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->dead_lock, NULL);
 	pthread_cond_init(&p->idle, NULL);
 	int r = kin_timer_new(loop, on_reap, p, &p->reap);
 	if (r < 0) {
@@ -174,6 +198,9 @@ static slot *pick(kin_pool *p)
 int kin_pool_call(kin_pool *p, const char *name, const kin_msg *args, kin_time deadline,
 		  kin_reply *reply)
 {
+	/* As kin_call does, so the caller may release it whatever we return. */
+	if (reply)
+		memset(reply, 0, sizeof(*reply));
 	if (!p)
 		return -EINVAL;
 	slot *s = pick(p);
@@ -258,6 +285,7 @@ void kin_pool_free(kin_pool *p)
 	kin_timer_free(p->reap);
 	free_dead(p);
 	pthread_cond_destroy(&p->idle);
+	pthread_mutex_destroy(&p->dead_lock);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
