@@ -746,6 +746,20 @@ TEST(cli_sandbox_rlimits_need_no_sandbox)
 	end_clean(fds);
 }
 
+
+/* Options that need the sandbox layer but confine nothing else: kin's own
+ * environment, as a list, every capability kept, tree mode as usual. */
+static void expect_sandbox_layer_only(const parsed *p)
+{
+	const run_sandbox *rs = &p->cfg.sandbox;
+	ASSERT(rs->used && !rs->confined);
+	ASSERT(p->o.sandbox == &rs->sb);
+	ASSERT_EQ(p->o.env_mode, KIN_ENV_LIST);
+	ASSERT(p->o.env == (const char *const *)environ);
+	ASSERT_EQ(rs->sb.caps, test_kernel_caps());
+	ASSERT(p->o.flags & KIN_SPAWN_TREE);
+}
+
 TEST(cli_sandbox_cgroup_limits_alone_keep_environment_and_capabilities)
 {
 	int fds = test_count_fds();
@@ -755,13 +769,7 @@ TEST(cli_sandbox_cgroup_limits_alone_keep_environment_and_capabilities)
 	ASSERT_EQ(rs->sb.pids_max, 64);
 	ASSERT_EQ(rs->sb.cpu_millis, 1500);
 	ASSERT_EQ(rs->sb.namespaces, 0);
-	ASSERT(rs->used && !rs->confined);
-	ASSERT(p->o.sandbox == &rs->sb);
-	/* kin's own environment, as a list, and every capability kept. */
-	ASSERT_EQ(p->o.env_mode, KIN_ENV_LIST);
-	ASSERT(p->o.env == (const char *const *)environ);
-	ASSERT_EQ(rs->sb.caps, test_kernel_caps());
-	ASSERT(p->o.flags & KIN_SPAWN_TREE);
+	expect_sandbox_layer_only(p);
 	parsed_free(p);
 	p = PARSE_OK("--clearenv", "--cpus", "2", "true");
 	ASSERT_EQ(p->o.env_mode, KIN_ENV_EMPTY);
@@ -831,28 +839,20 @@ TEST(cli_sandbox_landlock_alone_keeps_environment_and_capabilities)
 {
 	int fds = test_count_fds();
 	parsed *p = PARSE_OK("--landlock-read", "/", "true");
-	const run_sandbox *rs = &p->cfg.sandbox;
 	/* It fences files only, as the cgroup limits fence resources only. */
-	ASSERT(rs->used && !rs->confined);
-	ASSERT(p->o.sandbox == &rs->sb);
-	ASSERT_EQ(p->o.env_mode, KIN_ENV_LIST);
-	ASSERT(p->o.env == (const char *const *)environ);
-	ASSERT_EQ(rs->sb.caps, test_kernel_caps());
-	ASSERT(p->o.flags & KIN_SPAWN_TREE);
+	expect_sandbox_layer_only(p);
 	parsed_free(p);
 	/* With a real sandbox, the sandbox's defaults; the rules stay. */
-	p = PARSE_OK("--landlock-read", "/", "--cap-drop", "ALL", "true");
-	ASSERT(p->cfg.sandbox.confined);
-	ASSERT_EQ(p->o.env_mode, KIN_ENV_EMPTY);
-	ASSERT_EQ(p->cfg.sandbox.sb.caps, 0);
-	ASSERT_EQ(p->cfg.sandbox.sb.nlandlock, 1);
-	parsed_free(p);
-	p = PARSE_OK("--unshare-all", "--landlock-exec", "/", "true");
-	ASSERT(p->cfg.sandbox.confined);
-	ASSERT_EQ(p->o.env_mode, KIN_ENV_EMPTY);
-	ASSERT_EQ(p->cfg.sandbox.sb.caps, 0);
-	ASSERT_EQ(p->cfg.sandbox.sb.nlandlock, 1);
-	parsed_free(p);
+	const char *with[2] = {"--cap-drop", "--unshare-all"};
+	for (int i = 0; i < 2; i++) {
+		p = i == 0 ? PARSE_OK("--landlock-read", "/", with[i], "ALL", "true")
+			   : PARSE_OK(with[i], "--landlock-exec", "/", "true");
+		ASSERT(p->cfg.sandbox.confined);
+		ASSERT_EQ(p->o.env_mode, KIN_ENV_EMPTY);
+		ASSERT_EQ(p->cfg.sandbox.sb.caps, 0);
+		ASSERT_EQ(p->cfg.sandbox.sb.nlandlock, 1);
+		parsed_free(p);
+	}
 	end_clean(fds);
 }
 

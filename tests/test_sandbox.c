@@ -368,20 +368,31 @@ static void make_dir_at(const char *parent, const char *name, char *path, size_t
 		test_fail(__FILE__, __LINE__, "mkdir %s: %s", path, strerror(errno));
 }
 
-/* The library's answer where no cgroup can be made: a clear error. */
-static void expect_cgroup_refused(void)
+/* Spawns /bin/true with a memory limit under `parent` (NULL: kin's own
+ * cgroup) and frees it if it started; the spawn's result. */
+static int spawn_with_memory_limit(const char *parent, kin_spawn_error *why)
 {
 	kin_sandbox sb = KIN_SANDBOX_INIT;
 	sb.memory_max = 64 << 20;
+	sb.cgroup_parent = parent;
 	const char *argv[] = {"/bin/true", NULL};
 	kin_spawn_opts o = helper_opts(argv, &sb);
 	kin_loop *loop;
 	ASSERT_OK(kin_loop_new(&loop));
 	kin_proc *p = NULL;
-	kin_spawn_error why;
-	ASSERT(kin_proc_spawn(loop, &o, &p, &why) < 0);
-	ASSERT_EQ(why.step, KIN_STEP_CGROUP);
+	int r = kin_proc_spawn(loop, &o, &p, why);
+	if (r == 0)
+		kin_proc_free(p);
 	kin_loop_free(loop);
+	return r;
+}
+
+/* The library's answer where no cgroup can be made: a clear error. */
+static void expect_cgroup_refused(void)
+{
+	kin_spawn_error why;
+	ASSERT(spawn_with_memory_limit(NULL, &why) < 0);
+	ASSERT_EQ(why.step, KIN_STEP_CGROUP);
 }
 
 /* An owner killed outright leaves its empty cgroups
@@ -448,19 +459,9 @@ TEST(sandbox_cgroups_of_a_dead_owner_are_removed)
 	ASSERT_EQ(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 
-	kin_sandbox sb = KIN_SANDBOX_INIT;
-	sb.memory_max = 64 << 20;
-	sb.cgroup_parent = parent;
-	const char *argv[] = {"/bin/true", NULL};
-	kin_spawn_opts o = helper_opts(argv, &sb);
-	kin_loop *loop;
-	ASSERT_OK(kin_loop_new(&loop));
-	kin_proc *p = NULL;
-	kin_spawn_error why;
 	/* Whether the limit itself can apply here does not matter. */
-	if (kin_proc_spawn(loop, &o, &p, &why) == 0)
-		kin_proc_free(p);
-	kin_loop_free(loop);
+	kin_spawn_error why;
+	(void)spawn_with_memory_limit(parent, &why);
 
 	ASSERT(access(dead, F_OK) < 0 && errno == ENOENT);
 	ASSERT_OK(access(busy, F_OK));
