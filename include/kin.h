@@ -992,14 +992,21 @@ void kin_sup_free(kin_sup *sup);
  * kin_pool_free must run on the loop's thread with the loop not running
  * on another thread at the same time: a program that runs its loop on a
  * thread of its own stops that thread first, or makes these calls from
- * one of the loop's callbacks. */
+ * one of the loop's callbacks. kin_pool_resize waits for the calls on
+ * workers it removes, and for replacements under way in them, to end.
+ * Every kin_pool_call must have returned before kin_pool_free. */
 typedef struct kin_pool kin_pool;
 int kin_pool_new(kin_loop *loop, const kin_worker_opts *opts, size_t size, kin_pool **ret,
 		 kin_spawn_error *why);
-/* kin_call on the least busy worker. A call that was in flight when its
- * worker died fails with -ECONNRESET as usual; it is not retried. -ECHILD:
- * no worker is alive and none could be started now (the replacement failed
- * to start, or every dead one still has another caller's call in it). */
+/* kin_call on the least busy worker. A call that finds dead idle workers
+ * first replaces them (one spawn each, outside the pool's lock: calls on
+ * other threads go on to the live workers meanwhile, skipping one being
+ * replaced). A call that was in flight when its worker died fails with
+ * -ECONNRESET as usual; it is not retried. With no worker alive but a
+ * replacement under way on another thread, the call waits for it until
+ * the deadline: -ETIMEDOUT. -ECHILD: no worker is alive and none could be
+ * started now (the replacement failed to start, or every dead one still
+ * has another caller's call in it). */
 int kin_pool_call(kin_pool *pool, const char *name, const kin_msg *args, kin_time deadline,
 		  kin_reply *reply);
 /* Grows (spawning now) or shrinks (stopping the idlest) to size >= 1. */

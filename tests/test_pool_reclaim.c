@@ -3,8 +3,10 @@
  * (and of structs) instead of one more pidfd and chan per death. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #define DEATHS 30
 
@@ -346,5 +348,196 @@ TEST_TIMEOUT(pool_reclaim_callers_on_many_threads, 120)
 	ASSERT_EQ(kin_pool_size(st.pool), 3);
 	kin_pool_free(st.pool);
 	pthread_mutex_destroy(&st.lock);
+	test_loop_finish(loop, fds);
+}
+
+/* ---- callers keep going to live workers while one is being replaced */
+
+/* As in pool_reclaim_does_not_stall_the_loop, with a script of its own so
+ * that spotting it in /proc finds this test's spawn only. */
+#define SLOW_SCRIPT ": pool-busy; sleep 1 && exec \"$0\""
+
+/* A child of this process still running SLOW_SCRIPT: a worker being
+ * started (it stops matching once the shell execs the worker). */
+static bool slow_spawn_under_way(void *arg)
+{
+	(void)arg;
+	bool found = false;
+	DIR *d = opendir("/proc");
+	if (!d)
+		return false;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		char path[300], buf[4096];
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		/* "pid (comm) state ppid ...": comm may hold anything but ')' last. */
+		char *close = strrchr(buf, ')');
+		char state;
+		int ppid;
+		if (!close || sscanf(close + 1, " %c %d", &state, &ppid) != 2 || ppid != getpid() ||
+		    state == 'Z')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = 0;
+		/* argv is NUL-separated: "/bin/sh", "-c", the script, ... */
+		size_t a0 = strnlen(buf, n);
+		if (a0 + 1 >= n)
+			continue;
+		size_t a1 = strnlen(buf + a0 + 1, n - a0 - 1);
+		size_t off = a0 + 1 + a1 + 1;
+		found = off < n && strcmp(buf + off, SLOW_SCRIPT) == 0;
+	}
+	closedir(d);
+	return found;
+}
+
+/* The pool keeps a copy of the worker options but points at the same
+ * spawn options and argv for every replacement: both outlive the pool. */
+static kin_pool *slow_pool(kin_loop *loop, size_t size)
+{
+	static const char *argv[5];
+	static kin_spawn_opts s = KIN_SPAWN_OPTS_INIT;
+	argv[0] = "/bin/sh";
+	argv[1] = "-c";
+	argv[2] = SLOW_SCRIPT;
+	argv[3] = test_self();
+	argv[4] = NULL;
+	s.argv = argv;
+	kin_worker_opts o = KIN_WORKER_OPTS_INIT;
+	o.spawn = &s;
+	kin_pool *p = NULL;
+	kin_spawn_error why;
+	int r = kin_pool_new(loop, &o, size, &p, &why);
+	if (r < 0)
+		test_fail(__FILE__, __LINE__, "kin_pool_new: %s", kin_strerror(r));
+	return p;
+}
+
+struct replacer {
+	kin_pool *pool;
+	int64_t pid;
+	int result;
+	atomic_bool done;
+};
+
+/* Finds the killed worker dead and idle, so it replaces it (a slow
+ * start), then calls. */
+static void *replacer_main(void *arg)
+{
+	struct replacer *t = arg;
+	t->pid = test_pool_pid(t->pool, &t->result);
+	atomic_store(&t->done, true);
+	return NULL;
+}
+
+/* Kills the worker that answers a call and waits until it is dead for
+ * good; returns its pid. */
+static pid_t kill_one(kin_pool *p)
+{
+	int64_t pid = test_pool_pid(p, NULL);
+	if (pid <= 0)
+		test_fail(__FILE__, __LINE__, "no worker answered");
+	pid_t victim = (pid_t)pid;
+	if (kill(victim, SIGKILL) < 0)
+		test_fail(__FILE__, __LINE__, "kill: %s", strerror(errno));
+	if (!test_wait_until(reaped_or_zombie, &victim, 10000))
+		test_fail(__FILE__, __LINE__, "worker %d did not die", (int)victim);
+	return victim;
+}
+
+/* Two workers, A killed. Thread 1 calls, finds A dead and spends a second
+ * or more starting its replacement. Meanwhile a call from this thread must
+ * go to B, the live one, and return before that replacement ends: it used
+ * to wait for the pool's lock, held by thread 1 through the whole spawn. */
+TEST_TIMEOUT(pool_reclaim_calls_go_on_during_a_replacement, 120)
+{
+	int fds;
+	kin_loop *loop = test_loop_start(&fds);
+	kin_pool *p = slow_pool(loop, 2);
+	/* Thread 1 spawns through the loop's spawner thread: start it now. */
+	pthread_t warm;
+	ASSERT_EQ(pthread_create(&warm, NULL, warm_from_a_thread, loop), 0);
+	pthread_join(warm, NULL);
+	test_loop_thread lt;
+	test_loop_thread_start(&lt, loop);
+	/* Both idle: the call goes to one, the other is B. */
+	pid_t a = kill_one(p);
+	ASSERT(!test_wait_until(slow_spawn_under_way, NULL, 0));
+	struct replacer t1 = {.pool = p};
+	atomic_init(&t1.done, false);
+	pthread_t th;
+	ASSERT_EQ(pthread_create(&th, NULL, replacer_main, &t1), 0);
+	ASSERT(test_wait_until(slow_spawn_under_way, NULL, 10000));
+	kin_time t0 = kin_now();
+	int r;
+	int64_t b = test_pool_pid(p, &r);
+	kin_time took = kin_now() - t0;
+	/* Read before thread 1 can be done: it counts the replacement when
+	 * the new worker has said hello, and returns after its call. */
+	unsigned replaced = kin_pool_replaced(p);
+	bool t1_done = atomic_load(&t1.done);
+	ASSERT_OK(r);
+	if (replaced != 0 || t1_done)
+		test_fail(__FILE__, __LINE__,
+			  "the call waited %lld ms, until the replacement on another thread "
+			  "was done (a start takes >= %lld ms)",
+			  (long long)(took / KIN_MSEC), (long long)(SLOW_START / KIN_MSEC));
+	ASSERT(b > 0 && b != a);
+	pthread_join(th, NULL);
+	ASSERT_OK(t1.result);
+	ASSERT(t1.pid > 0 && t1.pid != a);
+	ASSERT_EQ(kin_pool_replaced(p), 1);
+	test_loop_thread_stop(&lt);
+	kin_pool_free(p);
+	test_loop_finish(loop, fds);
+}
+
+/* One worker, killed. While thread 1 starts its replacement no worker is
+ * alive: a call that may not wait says -ETIMEDOUT, one that may waits for
+ * the replacement and goes to it, rather than failing with -ECHILD. */
+TEST_TIMEOUT(pool_reclaim_calls_wait_for_a_replacement_under_way, 120)
+{
+	int fds;
+	kin_loop *loop = test_loop_start(&fds);
+	kin_pool *p = slow_pool(loop, 1);
+	pthread_t warm;
+	ASSERT_EQ(pthread_create(&warm, NULL, warm_from_a_thread, loop), 0);
+	pthread_join(warm, NULL);
+	test_loop_thread lt;
+	test_loop_thread_start(&lt, loop);
+	pid_t a = kill_one(p);
+	struct replacer t1 = {.pool = p};
+	atomic_init(&t1.done, false);
+	pthread_t th;
+	ASSERT_EQ(pthread_create(&th, NULL, replacer_main, &t1), 0);
+	ASSERT(test_wait_until(slow_spawn_under_way, NULL, 10000));
+	kin_reply rep;
+	int r = kin_pool_call(p, "pid", NULL, 0, &rep);
+	kin_reply_release(&rep);
+	/* Unless this thread was held up until the replacement was done. */
+	if (kin_pool_replaced(p) == 0)
+		ASSERT_EQ(r, -ETIMEDOUT);
+	int64_t pid = test_pool_pid(p, &r);
+	ASSERT_OK(r);
+	ASSERT(pid > 0 && pid != a);
+	ASSERT_EQ(kin_pool_replaced(p), 1);
+	pthread_join(th, NULL);
+	ASSERT_OK(t1.result);
+	ASSERT_EQ(t1.pid, pid);
+	test_loop_thread_stop(&lt);
+	kin_pool_free(p);
 	test_loop_finish(loop, fds);
 }
