@@ -27,23 +27,23 @@
 #include <time.h>
 
 typedef struct slot {
-	kin_worker *worker; /* NULL when a replacement could not be started */
-	unsigned users;     /* calls that picked it and have not returned */
-	bool replacing;     /* a caller is spawning its worker, lock released */
+	kin_worker *worker;  /* NULL when a replacement could not be started */
+	unsigned users;      /* calls that picked it and have not returned */
+	bool replacing;      /* a caller is spawning its worker, lock released */
 	unsigned long tried; /* the last pick() that tried to replace it */
 } slot;
 
 struct kin_pool {
 	kin_loop *loop;
 	kin_worker_opts opts;
-	pthread_mutex_t lock;  /* guards changed, the slots, replaced and picks */
+	pthread_mutex_t lock;   /* guards changed, the slots, replaced and picks */
 	pthread_cond_t changed; /* a slot's users dropped to 0, or its replacing ended */
 	slot **slots;
 	size_t n, cap;
 	unsigned replaced;
-	unsigned long picks; /* pick() calls so far: each one's ticket */
+	unsigned long picks;       /* pick() calls so far: each one's ticket */
 	pthread_mutex_t dead_lock; /* guards dead, ndead, capdead; held briefly */
-	kin_worker **dead; /* replaced, waiting for the loop's thread to free them */
+	kin_worker **dead;         /* replaced, waiting for the loop's thread to free them */
 	size_t ndead, capdead;
 	kin_timer *reap; /* armed while `dead` may hold some; not guarded by lock */
 };
