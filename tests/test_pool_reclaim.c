@@ -458,6 +458,30 @@ static pid_t kill_one(kin_pool *p)
 	return victim;
 }
 
+/* The loop on its own thread, then a worker killed and thread 1 (*th)
+ * calling, which finds it dead and starts its slow replacement; returns
+ * once that start is under way, with the dead worker's pid. */
+static pid_t start_a_replacement(kin_loop *loop, kin_pool *p, test_loop_thread *lt,
+				 struct replacer *t1, pthread_t *th)
+{
+	/* Thread 1 spawns through the loop's spawner thread: start it now. */
+	pthread_t warm;
+	if (pthread_create(&warm, NULL, warm_from_a_thread, loop) != 0)
+		test_fail(__FILE__, __LINE__, "pthread_create failed");
+	pthread_join(warm, NULL);
+	test_loop_thread_start(lt, loop);
+	pid_t a = kill_one(p);
+	if (test_wait_until(slow_spawn_under_way, NULL, 0))
+		test_fail(__FILE__, __LINE__, "a slow start was under way before any call");
+	*t1 = (struct replacer){.pool = p};
+	atomic_init(&t1->done, false);
+	if (pthread_create(th, NULL, replacer_main, t1) != 0)
+		test_fail(__FILE__, __LINE__, "pthread_create failed");
+	if (!test_wait_until(slow_spawn_under_way, NULL, 10000))
+		test_fail(__FILE__, __LINE__, "the replacement's start never showed");
+	return a;
+}
+
 /* Two workers, A killed. Thread 1 calls, finds A dead and spends a second
  * or more starting its replacement. Meanwhile a call from this thread must
  * go to B, the live one, and return before that replacement ends: it used
@@ -467,20 +491,11 @@ TEST_TIMEOUT(pool_reclaim_calls_go_on_during_a_replacement, 120)
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
 	kin_pool *p = slow_pool(loop, 2);
-	/* Thread 1 spawns through the loop's spawner thread: start it now. */
-	pthread_t warm;
-	ASSERT_EQ(pthread_create(&warm, NULL, warm_from_a_thread, loop), 0);
-	pthread_join(warm, NULL);
 	test_loop_thread lt;
-	test_loop_thread_start(&lt, loop);
-	/* Both idle: the call goes to one, the other is B. */
-	pid_t a = kill_one(p);
-	ASSERT(!test_wait_until(slow_spawn_under_way, NULL, 0));
-	struct replacer t1 = {.pool = p};
-	atomic_init(&t1.done, false);
+	struct replacer t1;
 	pthread_t th;
-	ASSERT_EQ(pthread_create(&th, NULL, replacer_main, &t1), 0);
-	ASSERT(test_wait_until(slow_spawn_under_way, NULL, 10000));
+	/* Both idle: the call that kills goes to one, the other is B. */
+	pid_t a = start_a_replacement(loop, p, &lt, &t1, &th);
 	kin_time t0 = kin_now();
 	int r;
 	int64_t b = test_pool_pid(p, &r);
@@ -513,17 +528,10 @@ TEST_TIMEOUT(pool_reclaim_calls_wait_for_a_replacement_under_way, 120)
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
 	kin_pool *p = slow_pool(loop, 1);
-	pthread_t warm;
-	ASSERT_EQ(pthread_create(&warm, NULL, warm_from_a_thread, loop), 0);
-	pthread_join(warm, NULL);
 	test_loop_thread lt;
-	test_loop_thread_start(&lt, loop);
-	pid_t a = kill_one(p);
-	struct replacer t1 = {.pool = p};
-	atomic_init(&t1.done, false);
+	struct replacer t1;
 	pthread_t th;
-	ASSERT_EQ(pthread_create(&th, NULL, replacer_main, &t1), 0);
-	ASSERT(test_wait_until(slow_spawn_under_way, NULL, 10000));
+	pid_t a = start_a_replacement(loop, p, &lt, &t1, &th);
 	kin_reply rep;
 	int r = kin_pool_call(p, "pid", NULL, 0, &rep);
 	kin_reply_release(&rep);
