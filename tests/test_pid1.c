@@ -94,6 +94,31 @@ static kin_status wait_ok(kin_proc *p, int line)
 	return st;
 }
 
+/* Waits for p, checks how it ended, frees it and the loop, and checks
+ * nothing is left. */
+static void finish(kin_proc *p, kin_loop *loop, int fds, kin_exit_kind kind, int value,
+		   const char *what, int line)
+{
+	kin_status st = wait_ok(p, line);
+	expect_status(&st, kind, value, what, line);
+	kin_proc_free(p);
+	test_loop_finish(loop, fds);
+	ASSERT_NO_CHILDREN();
+}
+
+/* Spawns argv the way mk says, with stdin and stdout as pipes, and reads
+ * the first line it prints into line. */
+static kin_proc *spawn_talking(kin_loop *loop, pid1_mk mk, const char *const *argv, char *line,
+			       size_t size)
+{
+	kin_spawn_opts o = mk(argv);
+	o.stdio[0].kind = KIN_STDIO_PIPE;
+	o.stdio[1].kind = KIN_STDIO_PIPE;
+	kin_proc *p = test_spawn(loop, &o);
+	test_read_line(kin_proc_stdout(p), line, size);
+	return p;
+}
+
 /* ---- /proc, seen from the host */
 
 /* Host pids of every child of `pid` (under all its threads, since a child
@@ -340,13 +365,9 @@ static void check_forwarding(pid1_mk mk)
 	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[8];
 	test_helper_argv(argv, 8, "pid1_trap", NULL);
-	kin_spawn_opts o = mk(argv);
-	o.stdio[0].kind = KIN_STDIO_PIPE;
-	o.stdio[1].kind = KIN_STDIO_PIPE;
-	kin_proc *p = test_spawn(loop, &o);
-	kin_stream *out = kin_proc_stdout(p);
 	char line[64];
-	test_read_line(out, line, sizeof(line));
+	kin_proc *p = spawn_talking(loop, mk, argv, line, sizeof(line));
+	kin_stream *out = kin_proc_stdout(p);
 	ASSERT_STR_EQ(line, "ready");
 
 	/* One at a time: each arrives before the next is sent, so in order. */
@@ -374,11 +395,7 @@ static void check_forwarding(pid1_mk mk)
 	char rest[256];
 	test_read_all(out, rest, sizeof(rest));
 	ASSERT_STR_EQ(rest, "end\n");
-	kin_status st = wait_ok(p, __LINE__);
-	expect_status(&st, KIN_EXITED, 0, "the trapping program", __LINE__);
-	kin_proc_free(p);
-	test_loop_finish(loop, fds);
-	ASSERT_NO_CHILDREN();
+	finish(p, loop, fds, KIN_EXITED, 0, "the trapping program", __LINE__);
 }
 
 TEST(pid1_forwards_each_signal_once_in_order)
@@ -442,12 +459,8 @@ static void check_orphans_reaped(pid1_mk mk)
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"sh", "-c", orphan_script, NULL};
-	kin_spawn_opts o = mk(argv);
-	o.stdio[0].kind = KIN_STDIO_PIPE;
-	o.stdio[1].kind = KIN_STDIO_PIPE;
-	kin_proc *p = test_spawn(loop, &o);
 	char line[32];
-	test_read_line(kin_proc_stdout(p), line, sizeof(line));
+	kin_proc *p = spawn_talking(loop, mk, argv, line, sizeof(line));
 	ASSERT_STR_EQ(line, "started");
 	struct family f = {.init = kin_proc_pid(p)};
 	/* Every orphan is the init's child now, besides the program. */
@@ -462,11 +475,7 @@ static void check_orphans_reaped(pid1_mk mk)
 	kin_status st;
 	ASSERT_EQ(kin_proc_poll(p, &st), 0);
 	ASSERT_OK(kin_proc_kill(p, SIGTERM));
-	st = wait_ok(p, __LINE__);
-	expect_status(&st, KIN_KILLED, SIGTERM, "the program", __LINE__);
-	kin_proc_free(p);
-	test_loop_finish(loop, fds);
-	ASSERT_NO_CHILDREN();
+	finish(p, loop, fds, KIN_KILLED, SIGTERM, "the program", __LINE__);
 }
 
 TEST_TIMEOUT(pid1_reaps_100_orphans, 60)
@@ -528,12 +537,8 @@ static void check_nothing_outlives(pid1_mk mk)
 		 "exit 7\n",
 		 marker, marker, marker, marker, marker, marker);
 	const char *argv[] = {"sh", "-c", script, NULL};
-	kin_spawn_opts o = mk(argv);
-	o.stdio[0].kind = KIN_STDIO_PIPE;
-	o.stdio[1].kind = KIN_STDIO_PIPE;
-	kin_proc *p = test_spawn(loop, &o);
 	char line[32];
-	test_read_line(kin_proc_stdout(p), line, sizeof(line));
+	kin_proc *p = spawn_talking(loop, mk, argv, line, sizeof(line));
 	ASSERT_STR_EQ(line, "started");
 	struct marked m = {marker, DESCENDANTS};
 	if (!test_wait_until(marked_count_is, &m, 20000)) {
@@ -718,12 +723,8 @@ static void check_pid_numbers(pid1_mk mk)
 	int fds;
 	kin_loop *loop = test_loop_start(&fds);
 	const char *argv[] = {"sh", "-c", "echo $$ $PPID; read x; exit 0", NULL};
-	kin_spawn_opts o = mk(argv);
-	o.stdio[0].kind = KIN_STDIO_PIPE;
-	o.stdio[1].kind = KIN_STDIO_PIPE;
-	kin_proc *p = test_spawn(loop, &o);
 	char line[64];
-	test_read_line(kin_proc_stdout(p), line, sizeof(line));
+	kin_proc *p = spawn_talking(loop, mk, argv, line, sizeof(line));
 	int self = 0, parent = 0;
 	ASSERT_EQ(sscanf(line, "%d %d", &self, &parent), 2);
 	/* The program is not pid 1 itself; its parent, kin's init, is. */
@@ -747,11 +748,7 @@ static void check_pid_numbers(pid1_mk mk)
 	ASSERT_EQ(test_stat_field(kids[0], 4), init); /* its host ppid */
 
 	kin_stream_close(kin_proc_stdin(p));
-	kin_status st = wait_ok(p, __LINE__);
-	expect_status(&st, KIN_EXITED, 0, "the program", __LINE__);
-	kin_proc_free(p);
-	test_loop_finish(loop, fds);
-	ASSERT_NO_CHILDREN();
+	finish(p, loop, fds, KIN_EXITED, 0, "the program", __LINE__);
 }
 
 TEST(pid1_program_is_not_pid_1_and_its_parent_is)

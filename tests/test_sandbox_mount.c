@@ -193,6 +193,15 @@ static void check_create(const char *path, int err)
 	      fd >= 0 ? "it worked" : strerror(errno), err ? strerror(err) : "success");
 }
 
+/* /dev/null opens for writing and takes a write: a usable device node. */
+static void check_dev_null(void)
+{
+	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	CHECK(fd >= 0, "open /dev/null: %s", strerror(errno));
+	CHECK(write(fd, "x", 1) == 1, "write /dev/null: %s", strerror(errno));
+	close(fd);
+}
+
 static void check_link(const char *path, const char *want)
 {
 	char buf[256];
@@ -461,10 +470,7 @@ TEST(sandbox_mount_bind_is_writable_and_writes_reach_the_host)
 static void dev_bind_body(void)
 {
 	BUILD(STEP(DEV_BIND, "/dev", "/dev"), STEP(BIND, "/dev", "/nodev"));
-	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	CHECK(fd >= 0, "open /dev/null: %s", strerror(errno));
-	CHECK(write(fd, "x", 1) == 1, "write /dev/null: %s", strerror(errno));
-	close(fd);
+	check_dev_null();
 	/* The same node through a plain bind is refused: nodev. */
 	CHECK_ERRNO(open("/nodev/null", O_WRONLY | O_CLOEXEC), EACCES);
 }
@@ -582,11 +588,8 @@ static void dev_body(void)
 {
 	BUILD(STEP(DEV, NULL, "/dev"));
 	check_dir("/dev", "fd full null ptmx pts random shm stderr stdin stdout tty urandom zero");
-	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	CHECK(fd >= 0, "open /dev/null: %s", strerror(errno));
-	CHECK(write(fd, "abc", 3) == 3, "write /dev/null: %s", strerror(errno));
-	close(fd);
-	fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	check_dev_null();
+	int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
 	CHECK(fd >= 0, "open /dev/zero: %s", strerror(errno));
 	char buf[16];
 	memset(buf, 'x', sizeof(buf));
@@ -670,9 +673,7 @@ static void ro_root_body(void)
 	check_absent(host); /* the host's /tmp is covered */
 	check_create("/tmp/host/out", 0);
 	check_link("/proc/self", "1");
-	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	CHECK(fd >= 0, "open /dev/null: %s", strerror(errno));
-	close(fd);
+	check_dev_null();
 }
 
 TEST(sandbox_mount_ro_root_with_tmp_proc_and_dev)
@@ -971,9 +972,7 @@ static void nobody_body(void)
 	check_create("/etc/x", EROFS);
 	check_link("/proc/self", "1");
 	check_text("/tmp/host/f", "hello");
-	int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	CHECK(fd >= 0, "open /dev/null: %s", strerror(errno));
-	close(fd);
+	check_dev_null();
 }
 
 TEST(sandbox_mount_works_unprivileged)

@@ -111,15 +111,22 @@ static void expect_no_writable_knob(const char *out, const char *what)
 	}
 }
 
-static void check_knobs(unsigned namespaces, const char *what)
+/* The host's root read-only, with a /proc of the sandbox's own. */
+static kin_sandbox ro_root_with_proc(unsigned namespaces)
 {
-	int fds = test_count_fds();
 	static const kin_mount steps[] = {{.kind = KIN_MOUNT_PROC, .dest = "/proc"}};
 	kin_sandbox sb = KIN_SANDBOX_INIT;
 	sb.namespaces = namespaces;
 	sb.ro_root = true;
 	sb.mounts = steps;
 	sb.nmounts = 1;
+	return sb;
+}
+
+static void check_knobs(unsigned namespaces, const char *what)
+{
+	int fds = test_count_fds();
+	kin_sandbox sb = ro_root_with_proc(namespaces);
 	const char *argv[4 + sizeof(knobs) / sizeof(knobs[0])];
 	test_helper_argv(argv, sizeof(argv) / sizeof(argv[0]), "review_open_w", knobs[0], knobs[1],
 			 knobs[2], knobs[3], NULL);
@@ -377,12 +384,7 @@ TEST_TIMEOUT(sandbox_review_as_pid_1_dies_with_an_owner_killed_while_it_builds, 
 TEST(sandbox_review_kept_capability_cannot_take_over_kins_pid_1)
 {
 	int fds = test_count_fds();
-	static const kin_mount steps[] = {{.kind = KIN_MOUNT_PROC, .dest = "/proc"}};
-	kin_sandbox sb = KIN_SANDBOX_INIT;
-	sb.namespaces = KIN_NS_ALL;
-	sb.ro_root = true;
-	sb.mounts = steps;
-	sb.nmounts = 1;
+	kin_sandbox sb = ro_root_with_proc(KIN_NS_ALL);
 	sb.caps = 1ull << 19; /* CAP_SYS_PTRACE */
 	sb.seccomp = KIN_SECCOMP_DEFAULT;
 	const char *argv[6];
